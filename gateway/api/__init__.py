@@ -1,0 +1,1 @@
+"""HTTP endpoints: parse and validate once, build a request context, run the chain."""

@@ -1,0 +1,40 @@
+"""``GET /v1/models`` and ``GET /v1/models/{id}``."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from gateway.api.responses import JSON, error_response
+from gateway.errors import ModelNotFound
+from gateway.observability.exchange import exchange_of
+from gateway.runtime import Runtime
+
+
+class ModelsEndpoint:
+    def __init__(self, runtime: Runtime) -> None:
+        self._runtime = runtime
+        self._created = int(time.time())
+
+    def _card(self, name: str, owned_by: str) -> dict[str, Any]:
+        return {"id": name, "object": "model", "created": self._created, "owned_by": owned_by}
+
+    async def list(self, request: Request) -> Response:
+        exchange_of(request.scope).route = "models"
+        data = [self._card(m.name, m.owned_by) for m in self._runtime.registry]
+        return Response(orjson.dumps({"object": "list", "data": data}), media_type=JSON)
+
+    async def get(self, request: Request) -> Response:
+        ex = exchange_of(request.scope)
+        ex.route = "models"
+        name = request.path_params["model"]
+        entry = self._runtime.registry.resolve(name)
+        if entry is None:
+            err = ModelNotFound(f"The model {name!r} does not exist or you do not have access to it.", param="model")
+            ex.error_code = err.code
+            return error_response(err)
+        return Response(orjson.dumps(self._card(name, entry.owned_by)), media_type=JSON)

@@ -1,0 +1,36 @@
+"""``llmops``: the one command line. Each subcommand lives in ``gateway/commands/``."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+# subcommand → (module with add_arguments(parser) and run(args) -> int | None, help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "serve": ("gateway.commands.serve", "run the gateway (embedded defaults without --config)"),
+    "sim": ("gateway.sim.cli", "run the OpenAI-compatible model simulator"),
+    "check-config": ("gateway.commands.check_config", "validate a configuration file"),
+    "schema": ("gateway.commands.schema", "print the configuration's JSON schema"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="llmops", description="llmops-gateway: an OpenAI-compatible LLMOps gateway.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (module, help_text) in COMMANDS.items():
+        child = sub.add_parser(name, help=help_text, description=help_text)
+        child.set_defaults(_module=module)
+        importlib.import_module(module).add_arguments(child)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    result = importlib.import_module(args._module).run(args)
+    return int(result or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,86 @@
+"""The settings model. Every section is frozen and rejects unknown keys."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+
+KNOWN_STAGES = ("authn", "authz", "limits", "cache", "rag", "guardrails")
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ServerSettings(Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    max_body_bytes: int = Field(32 * 1024 * 1024, ge=1024, description="Largest request body accepted.")
+    graceful_shutdown_s: float = Field(30.0, ge=0, description="How long in-flight requests may finish on SIGTERM.")
+    access_log: bool = True
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    request_id_header: str = "x-request-id"
+
+
+class TimeoutSettings(Section):
+    connect_s: float = Field(5.0, gt=0, description="TCP connect to the backend.")
+    first_byte_s: float = Field(60.0, gt=0, description="Until the first byte, and the longest silence mid-stream.")
+    total_s: float = Field(600.0, gt=0, description="The whole exchange, streams included.")
+
+
+class BackendSettings(Section):
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.:-]+$")
+    type: Literal["openai", "anthropic"] = "openai"
+    base_url: str = Field(pattern=r"^https?://", description="Up to and including the version, e.g. http://h:8000/v1")
+    api_key: SecretStr | None = None
+    api_key_env: str | None = Field(None, description="Read the upstream key from this environment variable.")
+    headers: dict[str, str] = Field(default_factory=dict, description="Extra headers sent upstream.")
+    timeouts: TimeoutSettings = TimeoutSettings()
+    max_connections: int = Field(256, ge=1)
+
+
+class DeploymentSettings(Section):
+    backend: str
+    model: str | None = Field(None, description="The backend's name for the model; defaults to the public name.")
+    weight: float = Field(1.0, gt=0)
+
+
+class ModelSettings(Section):
+    name: str = Field(min_length=1)
+    aliases: tuple[str, ...] = ()
+    owned_by: str = "llmops"
+    deployments: tuple[DeploymentSettings, ...] = Field(min_length=1)
+
+
+class Settings(Section):
+    server: ServerSettings = ServerSettings()
+    backends: tuple[BackendSettings, ...] = ()
+    models: tuple[ModelSettings, ...] = ()
+    chain: tuple[str, ...] = Field((), description=f"Stages in order; known: {', '.join(KNOWN_STAGES)}.")
+
+    @model_validator(mode="after")
+    def _cross_references(self) -> Settings:
+        _unique("backends", [b.name for b in self.backends])
+        _unique("models", [n for m in self.models for n in (m.name, *m.aliases)])
+        _unique("chain", list(self.chain))
+        backends = {b.name for b in self.backends}
+        for i, model in enumerate(self.models):
+            for j, dep in enumerate(model.deployments):
+                if dep.backend not in backends:
+                    known = ", ".join(sorted(backends)) or "none"
+                    raise ValueError(
+                        f"models.{i}.deployments.{j}.backend: unknown backend {dep.backend!r} (known: {known})"
+                    )
+        for i, stage in enumerate(self.chain):
+            if stage not in KNOWN_STAGES:
+                raise ValueError(f"chain.{i}: unknown stage {stage!r} (known: {', '.join(KNOWN_STAGES)})")
+        return self
+
+
+def _unique(key: str, names: list[str]) -> None:
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise ValueError(f"{key}: duplicate name {name!r}")
+        seen.add(name)

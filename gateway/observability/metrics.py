@@ -1,0 +1,44 @@
+"""Prometheus metrics, in a registry owned by the app (no process-global collectors)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.requests = Counter(
+            "llmops_requests", "HTTP requests served.", ["route", "backend", "status"], registry=r
+        )
+        self.latency = Histogram(
+            "llmops_request_duration_seconds",
+            "Time from request to the end of the response.",
+            ["route", "backend", "status"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.upstream_latency = Histogram(
+            "llmops_upstream_duration_seconds",
+            "Time from sending upstream to the response headers.",
+            ["backend", "status"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.in_flight = Gauge("llmops_in_flight_requests", "Requests being served now.", registry=r)
+        self.streamed_tokens = Counter(
+            "llmops_streamed_tokens", "Completion tokens relayed in streams.", ["route", "backend"], registry=r
+        )
+        self.tokens = Counter(
+            "llmops_tokens", "Tokens reported by backends.", ["backend", "kind"], registry=r
+        )
+        self.upstream_errors = Counter(
+            "llmops_upstream_errors", "Failed upstream exchanges.", ["backend", "reason"], registry=r
+        )
+
+    def exposition(self) -> bytes:
+        return generate_openmetrics(self.registry)

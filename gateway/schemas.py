@@ -1,0 +1,129 @@
+"""Typed views of OpenAI request bodies, validated once at the endpoint.
+
+The raw JSON object is kept and forwarded (unknown fields pass through); these structs
+check what the gateway relies on and what OpenAI would reject.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import msgspec
+from msgspec import Meta, Struct
+
+PositiveInt = Annotated[int, Meta(ge=1)]
+Temperature = Annotated[float, Meta(ge=0, le=2)]
+Probability = Annotated[float, Meta(ge=0, le=1)]
+Penalty = Annotated[float, Meta(ge=-2, le=2)]
+Choices = Annotated[int, Meta(ge=1, le=128)]
+ModelName = Annotated[str, Meta(min_length=1)]
+
+
+class StreamOptions(Struct, omit_defaults=True):
+    include_usage: bool | None = None
+
+
+class FunctionDef(Struct):
+    name: Annotated[str, Meta(min_length=1, max_length=64)]
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+    strict: bool | None = None
+
+
+class Tool(Struct):
+    type: str
+    function: FunctionDef | None = None
+    vector_store_ids: list[str] | None = None
+
+
+class ChatMessage(Struct):
+    role: Literal["system", "developer", "user", "assistant", "tool", "function"]
+    content: str | list[dict[str, Any]] | None = None
+    name: str | None = None
+    tool_calls: list[dict[str, Any]] | None = None
+    tool_call_id: str | None = None
+
+
+class ChatCompletionRequest(Struct):
+    model: ModelName
+    messages: Annotated[list[ChatMessage], Meta(min_length=1)]
+    stream: bool | None = None
+    stream_options: StreamOptions | None = None
+    n: Choices | None = None
+    temperature: Temperature | None = None
+    top_p: Probability | None = None
+    max_tokens: PositiveInt | None = None
+    max_completion_tokens: PositiveInt | None = None
+    stop: str | list[str] | None = None
+    seed: int | None = None
+    presence_penalty: Penalty | None = None
+    frequency_penalty: Penalty | None = None
+    logprobs: bool | None = None
+    top_logprobs: Annotated[int, Meta(ge=0, le=20)] | None = None
+    tools: list[Tool] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    response_format: dict[str, Any] | None = None
+    user: str | None = None
+
+
+class CompletionRequest(Struct):
+    model: ModelName
+    prompt: str | list[str] | list[int] | list[list[int]]
+    stream: bool | None = None
+    stream_options: StreamOptions | None = None
+    n: Choices | None = None
+    temperature: Temperature | None = None
+    top_p: Probability | None = None
+    max_tokens: Annotated[int, Meta(ge=0)] | None = None
+    stop: str | list[str] | None = None
+    seed: int | None = None
+    echo: bool | None = None
+    logprobs: Annotated[int, Meta(ge=0, le=5)] | None = None
+    user: str | None = None
+
+
+class EmbeddingRequest(Struct):
+    model: ModelName
+    input: str | list[str] | list[int] | list[list[int]]
+    encoding_format: Literal["float", "base64"] | None = None
+    dimensions: PositiveInt | None = None
+    user: str | None = None
+
+
+class ImageRequest(Struct):
+    prompt: Annotated[str, Meta(min_length=1)]
+    model: ModelName | None = None
+    n: Annotated[int, Meta(ge=1, le=10)] | None = None
+    size: str | None = None
+    response_format: Literal["url", "b64_json"] | None = None
+    quality: str | None = None
+    style: str | None = None
+    user: str | None = None
+
+
+class SpeechRequest(Struct):
+    model: ModelName
+    input: Annotated[str, Meta(min_length=1, max_length=4096)]
+    voice: str | dict[str, Any]
+    response_format: Literal["mp3", "opus", "aac", "flac", "wav", "pcm"] | None = None
+    speed: Annotated[float, Meta(ge=0.25, le=4.0)] | None = None
+    instructions: str | None = None
+
+
+class TranscriptionForm(Struct):
+    model: ModelName
+    language: str | None = None
+    prompt: str | None = None
+    response_format: Literal["json", "text", "srt", "verbose_json", "vtt"] | None = None
+    temperature: Annotated[float, Meta(ge=0, le=1)] | None = None
+
+
+def param_of(error: msgspec.ValidationError) -> tuple[str, str | None]:
+    """Split msgspec's "... - at `$.messages[0].role`" into (message, "messages[0].role")."""
+    text = str(error)
+    marker = " - at `$"
+    at = text.rfind(marker)
+    if at < 0:
+        return text, None
+    path = text[at + len(marker) : -1].lstrip(".")
+    return text[:at], path or None

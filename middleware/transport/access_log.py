@@ -1,0 +1,84 @@
+"""One structured access-log line and the request metrics per exchange.
+
+It logs what the transport and the chain learned (route, model, backend, status, tokens,
+durations); never prompt text, never headers that may carry secrets.
+"""
+
+from __future__ import annotations
+
+import time
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gateway.observability.exchange import exchange_of
+from gateway.observability.logging import JsonLog
+from gateway.observability.metrics import Metrics
+
+
+class AccessLogMiddleware:
+    def __init__(self, app: ASGIApp, log: JsonLog, metrics: Metrics, *, enabled: bool = True) -> None:
+        self.app = app
+        self._log = log
+        self._metrics = metrics
+        self._enabled = enabled
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 0
+        first_byte = 0.0
+
+        async def observe(message: Message) -> None:
+            nonlocal status, first_byte
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                first_byte = time.perf_counter()
+            await send(message)
+
+        in_flight = self._metrics.in_flight
+        in_flight.inc()
+        try:
+            await self.app(scope, receive, observe)
+        except BaseException:
+            status = status or 500
+            raise
+        finally:
+            in_flight.dec()
+            self._record(scope, status, first_byte)
+
+    def _record(self, scope: Scope, status: int, first_byte: float) -> None:
+        ex = exchange_of(scope)
+        now = time.perf_counter()
+        duration = now - ex.started
+        ctx = ex.ctx
+        backend = (ctx.backend if ctx else None) or "none"
+        status_label = str(status)
+        self._metrics.requests.labels(ex.route, backend, status_label).inc()
+        self._metrics.latency.labels(ex.route, backend, status_label).observe(
+            duration, {"request_id": ex.request_id}
+        )
+        if not self._enabled:
+            return
+        fields: dict[str, object] = {
+            "request_id": ex.request_id,
+            "method": scope["method"],
+            "path": scope["path"],
+            "route": ex.route,
+            "status": status,
+            "duration_ms": round(duration * 1000, 3),
+            "ttfb_ms": round((first_byte - ex.started) * 1000, 3) if first_byte else None,
+        }
+        if ctx is not None:
+            fields["model"] = ctx.model
+            fields["backend"] = backend
+            fields["stream"] = ctx.stream
+            if ctx.principal is not None:
+                fields["tenant"] = ctx.principal.tenant
+                fields["key_id"] = ctx.principal.key_id
+            if ctx.usage is not None:
+                fields["prompt_tokens"] = ctx.usage.prompt_tokens
+                fields["completion_tokens"] = ctx.usage.completion_tokens
+        if ex.error_code:
+            fields["error"] = ex.error_code
+        self._log.event("info", "request", **fields)

@@ -1,0 +1,1 @@
+"""Backend adapters: how the gateway talks to a model server."""

@@ -1,0 +1,204 @@
+"""Adapter for OpenAI-compatible servers (OpenAI, vLLM, Ollama, llama.cpp server, TGI, ...)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import orjson
+
+from gateway.config import BackendSettings
+from gateway.context import Reply, RequestContext, Usage
+from gateway.errors import (
+    GatewayError,
+    UpstreamError,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+from gateway.observability.metrics import Metrics
+from routers.backends.base import UPSTREAM_PATHS
+from routers.backends.sse import UsageSniffer
+
+_PASS_THROUGH_STATUSES = {400, 404, 409, 413, 415, 422}
+_SSE = "text/event-stream"
+
+
+class UpstreamRateLimited(UpstreamError):
+    status = 429
+    error_type = "requests"
+    default_code = "rate_limit_exceeded"
+
+
+def make_session(settings: BackendSettings) -> aiohttp.ClientSession:
+    """A keep-alive pool per backend; must be called inside the running loop."""
+    t = settings.timeouts
+    connector = aiohttp.TCPConnector(limit=settings.max_connections, keepalive_timeout=60, ttl_dns_cache=300)
+    timeout = aiohttp.ClientTimeout(total=t.total_s, sock_connect=t.connect_s, sock_read=t.first_byte_s)
+    return aiohttp.ClientSession(connector=connector, timeout=timeout, raise_for_status=False)
+
+
+class OpenAIBackend:
+    def __init__(
+        self,
+        settings: BackendSettings,
+        session: aiohttp.ClientSession,
+        metrics: Metrics,
+        api_key: str | None,
+    ) -> None:
+        self.name = settings.name
+        self._base = settings.base_url.rstrip("/")
+        self._session = session
+        self._metrics = metrics
+        headers = {"content-type": "application/json", **settings.headers}
+        if api_key:
+            headers["authorization"] = f"Bearer {api_key}"
+        self._json_headers = headers
+        self._form_headers = {k: v for k, v in headers.items() if k != "content-type"}
+        self._upstream_latency = metrics.upstream_latency
+
+    async def send(self, ctx: RequestContext, upstream_model: str) -> Reply:
+        url = self._base + UPSTREAM_PATHS[ctx.route]
+        started = time.perf_counter()
+        resp = await self._post(url, ctx, upstream_model)
+        self._upstream_latency.labels(self.name, str(resp.status)).observe(time.perf_counter() - started)
+        if resp.status >= 400:
+            return await self._failure(resp)
+        content_type = resp.headers.get("content-type", "application/json")
+        if content_type.startswith(_SSE):
+            return Reply(stream=self._relay(resp, ctx), media_type=_SSE)
+        body = await self._read(resp)
+        if content_type.startswith("application/json"):
+            ctx.usage = _usage_of(body)
+        return Reply(status=resp.status, body=body, media_type=content_type)
+
+    async def _post(self, url: str, ctx: RequestContext, upstream_model: str) -> aiohttp.ClientResponse:
+        try:
+            if ctx.files:
+                return await self._session.post(url, data=self._form(ctx, upstream_model), headers=self._form_headers)
+            payload = orjson.dumps({**ctx.body, "model": upstream_model})
+            return await self._session.post(url, data=payload, headers=self._json_headers)
+        except aiohttp.ClientConnectorError:
+            self._metrics.upstream_errors.labels(self.name, "connect").inc()
+            raise UpstreamUnavailable(f"Backend {self.name!r} is unreachable.") from None
+        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError):
+            self._metrics.upstream_errors.labels(self.name, "timeout").inc()
+            raise UpstreamTimeout(f"Backend {self.name!r} did not answer in time.") from None
+        except aiohttp.ClientError as exc:
+            self._metrics.upstream_errors.labels(self.name, "protocol").inc()
+            raise UpstreamError(f"Backend {self.name!r} failed: {type(exc).__name__}.") from None
+
+    def _form(self, ctx: RequestContext, upstream_model: str) -> aiohttp.FormData:
+        form = aiohttp.FormData()
+        for key, value in ctx.body.items():
+            if key == "model":
+                continue
+            for item in value if isinstance(value, list) else [value]:
+                form.add_field(key, str(item))
+        form.add_field("model", upstream_model)
+        for f in ctx.files:
+            form.add_field(f.field, f.data, filename=f.filename, content_type=f.content_type)
+        return form
+
+    async def _read(self, resp: aiohttp.ClientResponse) -> bytes:
+        try:
+            return await resp.read()
+        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError):
+            self._metrics.upstream_errors.labels(self.name, "timeout").inc()
+            raise UpstreamTimeout(f"Backend {self.name!r} did not finish in time.") from None
+        except aiohttp.ClientError as exc:
+            self._metrics.upstream_errors.labels(self.name, "protocol").inc()
+            raise UpstreamError(f"Backend {self.name!r} broke off the response: {type(exc).__name__}.") from None
+        finally:
+            resp.release()
+
+    async def _failure(self, resp: aiohttp.ClientResponse) -> Reply:
+        status = resp.status
+        try:
+            body = await resp.read()
+        except (aiohttp.ClientError, asyncio.TimeoutError):
+            body = b""
+        finally:
+            resp.release()
+        self._metrics.upstream_errors.labels(self.name, str(status)).inc()
+        if status in _PASS_THROUGH_STATUSES and _is_envelope(body):
+            return Reply(status=status, body=body)
+        raise _failure_error(self.name, status, body, resp.headers.get("retry-after"))
+
+    async def _relay(self, resp: aiohttp.ClientResponse, ctx: RequestContext) -> AsyncIterator[bytes]:
+        sniffer = UsageSniffer()
+        finished = False
+        try:
+            async for chunk in resp.content.iter_any():
+                sniffer.feed(chunk)
+                yield chunk
+            finished = True
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            reason = "timeout" if isinstance(exc, asyncio.TimeoutError) else "stream_broken"
+            self._metrics.upstream_errors.labels(self.name, reason).inc()
+            err = UpstreamError(f"Backend {self.name!r} broke off the stream ({reason}).")
+            yield b"data: " + err.body() + b"\n\n"
+        finally:
+            ctx.usage = sniffer.usage
+            if ctx.usage is not None and ctx.backend:
+                self._metrics.streamed_tokens.labels(ctx.route, self.name).inc(ctx.usage.completion_tokens)
+            if finished:
+                resp.release()
+            else:
+                resp.close()
+
+    async def ready(self) -> bool:
+        try:
+            async with asyncio.timeout(2.0):
+                async with self._session.get(self._base + "/models", headers=self._form_headers) as resp:
+                    return resp.status < 500
+        except (aiohttp.ClientError, asyncio.TimeoutError):
+            return False
+
+    async def aclose(self) -> None:
+        await self._session.close()
+
+
+def _usage_of(body: bytes) -> Usage | None:
+    if b'"usage"' not in body:
+        return None
+    try:
+        doc: Any = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    return Usage.from_json(doc.get("usage")) if isinstance(doc, dict) else None
+
+
+def _is_envelope(body: bytes) -> bool:
+    try:
+        doc: Any = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return False
+    return isinstance(doc, dict) and isinstance(doc.get("error"), dict)
+
+
+def _upstream_message(body: bytes) -> str:
+    try:
+        doc: Any = orjson.loads(body)
+        message = doc["error"]["message"]
+        return str(message)[:300]
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        return ""
+
+
+def _failure_error(name: str, status: int, body: bytes, retry_after: str | None) -> GatewayError:
+    headers = {"retry-after": retry_after} if retry_after else {}
+    if status in (401, 403):
+        # Never relay the upstream's words here: they can quote the gateway's own key.
+        return UpstreamError(f"Backend {name!r} rejected the gateway's credentials.", code="upstream_auth")
+    detail = _upstream_message(body)
+    suffix = f": {detail}" if detail else "."
+    if status == 429:
+        return UpstreamRateLimited(f"Backend {name!r} is rate limiting{suffix}", headers=headers)
+    if status == 503:
+        return UpstreamUnavailable(f"Backend {name!r} is unavailable{suffix}", headers=headers)
+    if status == 504 or status == 408:
+        return UpstreamTimeout(f"Backend {name!r} timed out{suffix}", headers=headers)
+    return UpstreamError(f"Backend {name!r} answered {status}{suffix}", headers=headers)

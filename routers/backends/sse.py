@@ -1,0 +1,53 @@
+"""Watch a relayed SSE byte stream for the usage object without re-framing it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from gateway.context import Usage
+
+_USAGE = b'"usage"'
+
+
+class UsageSniffer:
+    """Fed raw upstream chunks; remembers the last non-null ``usage`` seen in a complete event."""
+
+    __slots__ = ("_pending", "usage", "chunks")
+
+    def __init__(self) -> None:
+        self._pending = b""
+        self.usage: Usage | None = None
+        self.chunks = 0
+
+    def feed(self, chunk: bytes) -> None:
+        self.chunks += 1
+        data = self._pending + chunk if self._pending else chunk
+        end = data.rfind(b"\n\n")
+        if end < 0:
+            self._pending = data[-65536:]
+            return
+        complete, self._pending = data[: end + 2], data[end + 2 :]
+        if _USAGE in complete:
+            self._scan(complete)
+
+    def _scan(self, complete: bytes) -> None:
+        for event in complete.split(b"\n\n"):
+            if _USAGE not in event:
+                continue
+            for line in event.split(b"\n"):
+                if line.startswith(b"data:"):
+                    self._take(line[5:].strip())
+
+    def _take(self, payload: bytes) -> None:
+        try:
+            doc: Any = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            return
+        if isinstance(doc, dict):
+            found = Usage.from_json(doc.get("usage"))
+            if found is None and isinstance(doc.get("message"), dict):
+                found = Usage.from_json(doc["message"].get("usage"))
+            if found is not None:
+                self.usage = found
