@@ -16,7 +16,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp
 
 from gateway.api.audio import TranscriptionEndpoint
@@ -26,7 +26,7 @@ from gateway.api.openai_json import JsonEndpoint
 from gateway.api.responses import error_response
 from gateway.errors import GatewayError, MethodNotAllowed, NotFound
 from gateway.observability.exchange import RequestIds, exchange_of
-from gateway.runtime import Runtime
+from gateway.runtime import Runtime, features
 from gateway.schemas import ChatCompletionRequest, CompletionRequest, EmbeddingRequest, ImageRequest, SpeechRequest
 from middleware.transport import AccessLogMiddleware, BodyLimitMiddleware, RequestIdMiddleware
 
@@ -73,7 +73,7 @@ def build_app(runtime: Runtime) -> ASGIApp:
     return RequestIdMiddleware(app, RequestIds(), settings.server.request_id_header)
 
 
-def _routes(runtime: Runtime) -> list[Route]:
+def _routes(runtime: Runtime) -> list[BaseRoute]:
     chat = JsonEndpoint("chat", ChatCompletionRequest, runtime, streams=True)
     completions = JsonEndpoint("completions", CompletionRequest, runtime, streams=True)
     embeddings = JsonEndpoint("embeddings", EmbeddingRequest, runtime)
@@ -82,7 +82,13 @@ def _routes(runtime: Runtime) -> list[Route]:
     transcriptions = TranscriptionEndpoint(runtime, runtime.settings.server.max_body_bytes)
     models = ModelsEndpoint(runtime)
     health = HealthEndpoints(runtime)
+    extra: list[BaseRoute] = []
+    for feature in features():
+        provider = getattr(feature, "routes", None)
+        if provider is not None:
+            extra.extend(provider(runtime))
     return [
+        *extra,
         Route("/v1/chat/completions", chat.handle, methods=["POST"]),
         Route("/v1/completions", completions.handle, methods=["POST"]),
         Route("/v1/embeddings", embeddings.handle, methods=["POST"]),

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import os
 from collections.abc import Callable
 from contextlib import AsyncExitStack
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from gateway.chain import Filter, Handler, compose
 from gateway.config import BackendSettings, Settings
-from gateway.context import Reply, RequestContext
+from gateway.context import Reply, RequestContext, StateKey
 from gateway.errors import ServiceOverloaded
 from gateway.observability.logging import JsonLog
 from gateway.observability.metrics import Metrics
@@ -18,11 +19,21 @@ from routers.backends.base import Backend
 from routers.registry import ModelRegistry
 from routers.router import Router
 
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
+
+    from gateway.stores.postgres import Postgres
+
+T = TypeVar("T")
 BackendFactory = Callable[[BackendSettings, "Runtime"], Backend]
 StageFactory = Callable[["Runtime"], Filter]
 
 # Stage name → "module:factory", imported only when the chain names it.
 STAGES: dict[str, str] = {}
+
+# Capability modules: each may define ``async def start(runtime)`` (create its resources,
+# register cleanups on ``runtime.resources``) and ``def routes(runtime) -> list[BaseRoute]``.
+FEATURES: tuple[str, ...] = ()
 
 
 def openai_backend(settings: BackendSettings, runtime: Runtime) -> Backend:
@@ -56,6 +67,44 @@ class Runtime:
         self.resources = AsyncExitStack()
         self.handler: Handler = _not_started
         self._backend_factory = backend_factory
+        self._provided: dict[StateKey[Any], Any] = {}
+        self._redis: aioredis.Redis | None = None
+        self._redis_made = False
+        self._postgres: Postgres | None = None
+        self._postgres_lock = asyncio.Lock()
+
+    def provide(self, key: StateKey[T], value: T) -> None:
+        """Register a shared service (a policy engine, a key store, ...) for other parts to use."""
+        self._provided[key] = value
+
+    def require(self, key: StateKey[T]) -> T:
+        if key not in self._provided:
+            raise RuntimeError(f"{key.name} is not available: its feature did not start")
+        return cast(T, self._provided[key])
+
+    def lookup(self, key: StateKey[T]) -> T | None:
+        return cast("T | None", self._provided.get(key))
+
+    def redis(self) -> aioredis.Redis | None:
+        """The shared Redis client, or ``None`` in the embedded default."""
+        if not self._redis_made:
+            from gateway.stores.redis import connect_redis
+
+            self._redis = connect_redis(self.settings.redis)
+            self._redis_made = True
+            if self._redis is not None:
+                self.resources.push_async_callback(self._redis.aclose)
+        return self._redis
+
+    async def postgres(self) -> Postgres:
+        """The shared PostgreSQL pool, opened on first use (embedded server if no DSN)."""
+        async with self._postgres_lock:
+            if self._postgres is None:
+                from gateway.stores.postgres import Postgres
+
+                self._postgres = await Postgres.open(self.settings.postgres)
+                self.resources.push_async_callback(self._postgres.aclose)
+            return self._postgres
 
     async def start(self) -> None:
         for b in self.settings.backends:
@@ -64,6 +113,10 @@ class Runtime:
             self.backends[b.name] = backend
             self.resources.push_async_callback(backend.aclose)
         self.registry = ModelRegistry.from_settings(self.settings, self.backends)
+        for feature in features():
+            start = getattr(feature, "start", None)
+            if start is not None:
+                await start(self)
         stages = [self._stage(name) for name in self.settings.chain]
         self.handler = compose(stages, Router(self.registry))
         self.log.info("gateway_started", backends=len(self.backends), models=len(self.settings.models),
@@ -81,6 +134,10 @@ class Runtime:
     async def aclose(self) -> None:
         await self.resources.aclose()
         self.log.flush()
+
+
+def features() -> list[Any]:
+    return [importlib.import_module(name) for name in FEATURES]
 
 
 async def _not_started(ctx: RequestContext) -> Reply:

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
+
+from gateway.config.base import Section
+from gateway.config.sections.auth import AuthSettings
+from gateway.config.sections.cache import CacheSettings
+from gateway.config.sections.limits import LimitsSettings
+from gateway.config.sections.policy import PolicySettings
+from gateway.config.sections.rag import RagSettings
+from gateway.config.sections.routing import RoutingSettings
+from gateway.config.sections.stores import PostgresSettings, RedisSettings
+from gateway.config.sections.tools import ToolsSettings
 
 KNOWN_STAGES = ("authn", "authz", "limits", "cache", "rag", "guardrails")
-
-
-class Section(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 class ServerSettings(Section):
@@ -58,6 +64,15 @@ class Settings(Section):
     backends: tuple[BackendSettings, ...] = ()
     models: tuple[ModelSettings, ...] = ()
     chain: tuple[str, ...] = Field((), description=f"Stages in order; known: {', '.join(KNOWN_STAGES)}.")
+    redis: RedisSettings = RedisSettings()
+    postgres: PostgresSettings = PostgresSettings()
+    auth: AuthSettings = AuthSettings()
+    policy: PolicySettings = PolicySettings()
+    limits: LimitsSettings = LimitsSettings()
+    cache: CacheSettings = CacheSettings()
+    rag: RagSettings = RagSettings()
+    routing: RoutingSettings = RoutingSettings()
+    tools: ToolsSettings = ToolsSettings()
 
     @model_validator(mode="after")
     def _cross_references(self) -> Settings:

@@ -41,4 +41,5 @@ class Metrics:
         )
 
     def exposition(self) -> bytes:
-        return generate_openmetrics(self.registry)
+        text: bytes = generate_openmetrics(self.registry)  # type: ignore[no-untyped-call]
+        return text

@@ -1,0 +1,1 @@
+"""One settings section per capability; each module is owned by that capability."""

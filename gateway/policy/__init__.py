@@ -1,0 +1,1 @@
+"""The policy engine: every request, tool call and retrieval is decided by policy."""

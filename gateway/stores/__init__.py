@@ -1,0 +1,1 @@
+"""Shared state: Redis and PostgreSQL connections, owned by the runtime."""
