@@ -68,7 +68,7 @@ class ChatCompletionRequest(Struct):
 
 class CompletionRequest(Struct):
     model: ModelName
-    prompt: str | list[str] | list[int] | list[list[int]]
+    prompt: str | list[str | int | list[int]]
     stream: bool | None = None
     stream_options: StreamOptions | None = None
     n: Choices | None = None
@@ -84,7 +84,7 @@ class CompletionRequest(Struct):
 
 class EmbeddingRequest(Struct):
     model: ModelName
-    input: str | list[str] | list[int] | list[list[int]]
+    input: str | Annotated[list[str | int | list[int]], Meta(min_length=1)]
     encoding_format: Literal["float", "base64"] | None = None
     dimensions: PositiveInt | None = None
     user: str | None = None

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import openai
 import pytest
+import pytest_asyncio
 
 LISTENING = "llmops-sim listening on "
 
@@ -50,7 +51,7 @@ def client(sim_url: str) -> Iterator[openai.OpenAI]:
         yield oai
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(loop_scope="function")
 async def aclient(sim_url: str) -> AsyncIterator[openai.AsyncOpenAI]:
     async with openai.AsyncOpenAI(base_url=f"{sim_url}/v1", api_key="test", max_retries=0, timeout=10) as oai:
         yield oai

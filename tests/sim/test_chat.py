@@ -4,9 +4,9 @@ from typing import Any
 import openai
 import pytest
 
-from .openapi_schemas import validate
+from tests.support.openapi import validate
 
-USER = [{"role": "user", "content": "Tell me about the tides"}]
+USER: Any = [{"role": "user", "content": "Tell me about the tides"}]
 WEATHER_TOOL: Any = {
     "type": "function",
     "function": {
@@ -20,14 +20,17 @@ WEATHER_TOOL: Any = {
 }
 PYTHON_TOOL: Any = {
     "type": "function",
-    "function": {"name": "python", "parameters": {"type": "object", "properties": {"code": {"type": "string"}}}},
+    "function": {
+        "name": "python",
+        "parameters": {"type": "object", "properties": {"code": {"type": "string"}}},
+    },
 }
 
 
 def test_basic_completion_matches_the_openapi_schema(client: openai.OpenAI) -> None:
     raw = client.chat.completions.with_raw_response.create(model="any-model", messages=USER)
     assert raw.headers["x-sim-name"] == "test"
-    validate("CreateChatCompletionResponse", json.loads(raw.text))
+    validate(json.loads(raw.text), "CreateChatCompletionResponse")
     done = raw.parse()
     assert done.system_fingerprint == "sim-test" and done.model == "any-model"
     content = done.choices[0].message.content or ""
@@ -80,7 +83,11 @@ def test_json_object_and_json_schema(client: openai.OpenAI) -> None:
     assert "answer" in json.loads(obj.choices[0].message.content or "")
     schema = {
         "type": "object",
-        "properties": {"name": {"type": "string"}, "age": {"type": "integer"}, "tags": {"type": "array", "items": {"type": "string"}}},
+        "properties": {
+            "name": {"type": "string"},
+            "age": {"type": "integer"},
+            "tags": {"type": "array", "items": {"type": "string"}},
+        },
         "required": ["name", "age", "tags"],
         "additionalProperties": False,
     }
@@ -99,10 +106,10 @@ def test_tool_call_when_the_prompt_names_the_tool(client: openai.OpenAI) -> None
     assert choice.finish_reason == "tool_calls" and choice.message.content is None
     calls = choice.message.tool_calls or []
     assert len(calls) == 1
-    call = calls[0]
+    call: Any = calls[0]
     assert call.type == "function" and call.function.name == "get_weather"
     assert json.loads(call.function.arguments) == {"city": "Oslo", "unit": "c"}
-    validate("CreateChatCompletionResponse", done.model_dump(exclude_unset=True))
+    validate(done.model_dump(exclude_unset=True), "CreateChatCompletionResponse")
     follow_up: Any = [
         *messages,
         {"role": "assistant", "content": None, "tool_calls": [call.model_dump()]},
@@ -115,18 +122,24 @@ def test_tool_call_when_the_prompt_names_the_tool(client: openai.OpenAI) -> None
 
 @pytest.mark.parametrize(
     ("choice", "expected"),
-    [("none", None), ("required", "get_weather"), ({"type": "function", "function": {"name": "python"}}, "python")],
+    [
+        ("none", None),
+        ("required", "get_weather"),
+        ({"type": "function", "function": {"name": "python"}}, "python"),
+    ],
 )
 def test_tool_choice(client: openai.OpenAI, choice: Any, expected: str | None) -> None:
-    done = client.chat.completions.create(model="m", messages=USER, tools=[WEATHER_TOOL, PYTHON_TOOL], tool_choice=choice)
-    calls = done.choices[0].message.tool_calls
+    done = client.chat.completions.create(
+        model="m", messages=USER, tools=[WEATHER_TOOL, PYTHON_TOOL], tool_choice=choice
+    )
+    calls: Any = done.choices[0].message.tool_calls
     assert (calls[0].function.name if calls else None) == expected
 
 
 def test_python_sha256_agent_case(client: openai.OpenAI) -> None:
     messages: Any = [{"role": "user", "content": 'What is the sha256 of "abc"?'}]
     done = client.chat.completions.create(model="m", messages=messages, tools=[WEATHER_TOOL, PYTHON_TOOL])
-    calls = done.choices[0].message.tool_calls or []
+    calls: Any = done.choices[0].message.tool_calls or []
     code = json.loads(calls[0].function.arguments)["code"]
     assert code == "import hashlib\nprint(hashlib.sha256(b'abc').hexdigest())"
 
@@ -138,7 +151,7 @@ async def test_stream_with_usage_matches_non_stream(aclient: openai.AsyncOpenAI)
     )
     chunks = [chunk async for chunk in stream]
     for chunk in chunks:
-        validate("CreateChatCompletionStreamResponse", chunk.model_dump(exclude_unset=True))
+        validate(chunk.model_dump(exclude_unset=True), "CreateChatCompletionStreamResponse")
     assert chunks[0].choices[0].delta.role == "assistant"
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text == whole.choices[0].message.content
@@ -149,7 +162,9 @@ async def test_stream_with_usage_matches_non_stream(aclient: openai.AsyncOpenAI)
 
 async def test_streamed_tool_call_arguments_reassemble(aclient: openai.AsyncOpenAI) -> None:
     messages: Any = [{"role": "user", "content": 'get_weather in "Lima"'}]
-    stream = await aclient.chat.completions.create(model="m", messages=messages, tools=[WEATHER_TOOL], stream=True)
+    stream = await aclient.chat.completions.create(
+        model="m", messages=messages, tools=[WEATHER_TOOL], stream=True
+    )
     chunks = [chunk async for chunk in stream]
     deltas = [tc for c in chunks for tc in (c.choices[0].delta.tool_calls or [])]
     assert deltas[0].id and deltas[0].function and deltas[0].function.name == "get_weather"

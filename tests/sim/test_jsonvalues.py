@@ -34,9 +34,16 @@ def test_fills_every_property_with_typed_values() -> None:
 
 def test_placeholders_are_deterministic() -> None:
     schema = {"type": "object", "properties": {"q": {"type": "string"}, "n": {"type": "integer"}}}
-    assert build_value(schema, []) == build_value(schema, []) == {"q": "sim-q", "n": build_value(schema, [])["n"]}
+    assert (
+        build_value(schema, [])
+        == build_value(schema, [])
+        == {"q": "sim-q", "n": build_value(schema, [])["n"]}
+    )
 
 
 def test_recursive_schema_terminates() -> None:
-    schema = {"$ref": "#/$defs/Node", "$defs": {"Node": {"type": "object", "properties": {"next": {"$ref": "#/$defs/Node"}}}}}
+    schema = {
+        "$ref": "#/$defs/Node",
+        "$defs": {"Node": {"type": "object", "properties": {"next": {"$ref": "#/$defs/Node"}}}},
+    }
     assert isinstance(build_value(schema, []), dict)

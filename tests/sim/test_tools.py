@@ -12,9 +12,15 @@ from gateway.sim.tools import (
 
 WEATHER = ToolSpec(
     "get_weather",
-    {"type": "object", "properties": {"city": {"type": "string"}, "days": {"type": "integer"}}, "required": ["city"]},
+    {
+        "type": "object",
+        "properties": {"city": {"type": "string"}, "days": {"type": "integer"}},
+        "required": ["city"],
+    },
 )
-PYTHON = ToolSpec("python", {"type": "object", "properties": {"code": {"type": "string"}}, "required": ["code"]})
+PYTHON = ToolSpec(
+    "python", {"type": "object", "properties": {"code": {"type": "string"}}, "required": ["code"]}
+)
 
 
 def test_quoted_strings_ignore_apostrophes() -> None:
@@ -34,10 +40,13 @@ def test_auto_calls_mentioned_tools_only() -> None:
 
 
 def test_forced_required_none_and_after_tool() -> None:
-    assert [c.name for c in plan_tool_calls([WEATHER, PYTHON], ToolChoice("forced", "python"), "hi", after_tool=True)] == [
-        "python"
+    assert [
+        c.name
+        for c in plan_tool_calls([WEATHER, PYTHON], ToolChoice("forced", "python"), "hi", after_tool=True)
+    ] == ["python"]
+    assert [c.name for c in plan_tool_calls([WEATHER], ToolChoice("required"), "hi", after_tool=False)] == [
+        "get_weather"
     ]
-    assert [c.name for c in plan_tool_calls([WEATHER], ToolChoice("required"), "hi", after_tool=False)] == ["get_weather"]
     assert plan_tool_calls([WEATHER], ToolChoice("none"), "get_weather", after_tool=False) == []
     assert plan_tool_calls([WEATHER], ToolChoice(), "get_weather", after_tool=True) == []
 
@@ -49,12 +58,12 @@ def test_parallel_flag_limits_to_one_call() -> None:
 
 
 def test_python_sha256_special_case_runs_to_the_right_digest() -> None:
-    prompt = 'Compute the SHA-256 of "h\u00e9llo \'world\'" with the tool'
+    prompt = "Compute the SHA-256 of \"h\u00e9llo 'world'\" with the tool"
     code = python_sha256_code(prompt)
     assert code is not None and code.startswith("import hashlib\nprint(hashlib.sha256(b")
     namespace: dict[str, object] = {}
     printed: list[str] = []
-    exec(code.replace("print(", "printed.append("), {"printed": printed}, namespace)  # noqa: S102
+    exec(code.replace("print(", "printed.append("), {"printed": printed}, namespace)
     assert printed == [hashlib.sha256("h\u00e9llo 'world'".encode()).hexdigest()]
     calls = plan_tool_calls([WEATHER, PYTHON], ToolChoice(), prompt, after_tool=False)
     assert [c.name for c in calls] == ["python"]
