@@ -1,0 +1,70 @@
+"""The README is a contract: its curl lines and Python example work as written on embedded defaults."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.processes import ROOT, ServerProcess, python_module
+
+pytestmark = pytest.mark.integration
+
+README = (ROOT / "README.md").read_text()
+DEFAULT_URL = "http://127.0.0.1:8080"
+
+
+def blocks(language: str) -> list[str]:
+    return re.findall(rf"```{language}\n(.*?)```", README, flags=re.S)
+
+
+def curl_commands() -> list[str]:
+    text = "\n".join(b for b in blocks("bash") if "curl" in b)
+    return [c.strip() for c in re.split(r"\n\s*\n", text.replace("\\\n", " ")) if c.strip().startswith("curl")]
+
+
+@pytest.fixture(scope="module")
+def embedded() -> Iterator[ServerProcess]:
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "LLMOPS_CONFIG")}
+    proc = ServerProcess(python_module("gateway.cli", "serve", "--port", "0"), stream="stderr")
+    proc.env = env
+    proc.start()
+    yield proc
+    proc.stop()
+
+
+def test_embedded_default_prints_a_working_curl(embedded: ServerProcess) -> None:
+    printed = embedded.logs()
+    assert "embedded defaults" in printed
+    curl = printed[printed.index("curl") :].split("\n{", 1)[0].replace("\\\n", " ")
+    out = subprocess.run(["bash", "-c", curl], capture_output=True, text=True, timeout=30, check=True).stdout
+    assert json.loads(out)["choices"][0]["message"]["content"]
+
+
+def test_readme_curl_lines(embedded: ServerProcess) -> None:
+    commands = curl_commands()
+    assert len(commands) >= 4
+    for command in commands:
+        run = subprocess.run(
+            ["bash", "-c", command.replace(DEFAULT_URL, embedded.url)], capture_output=True, text=True, timeout=30
+        )
+        assert run.returncode == 0, (command, run.stderr)
+        if '"stream": true' in command:
+            assert run.stdout.rstrip().endswith("data: [DONE]")
+        else:
+            assert "error" not in json.loads(run.stdout), run.stdout
+
+
+def test_readme_python_example(embedded: ServerProcess, tmp_path: Path) -> None:
+    (code,) = blocks("python")
+    script = tmp_path / "example.py"
+    script.write_text(code.replace(DEFAULT_URL, embedded.url))
+    run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert len(run.stdout.strip().splitlines()) == 2
