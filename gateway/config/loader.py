@@ -15,8 +15,6 @@ from gateway.config.model import Settings
 
 ENV_PREFIX = "LLMOPS_"
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-# Variables that configure the process, not settings keys.
-_NOT_SETTINGS = {"LLMOPS_CONFIG", "LLMOPS_NODE_SECRET"}
 
 
 class ConfigError(Exception):
@@ -80,11 +78,11 @@ def _lookup(match: re.Match[str], env: Mapping[str, str], key: str) -> str:
 def _apply_env_overrides(data: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
     """``LLMOPS_SERVER__PORT=9000`` sets ``server.port``; values are parsed as YAML scalars/JSON."""
     for name in sorted(env):
-        if not name.startswith(ENV_PREFIX) or name in _NOT_SETTINGS:
+        if not name.startswith(ENV_PREFIX):
             continue
         path = [p.lower() for p in name[len(ENV_PREFIX) :].split("__") if p]
-        if not path:
-            continue
+        if not path or path[0] not in Settings.model_fields:
+            continue  # LLMOPS_CONFIG, LLMOPS_CONFIG_DIR, ...: process settings, not keys
         try:
             value = yaml.safe_load(env[name])
         except yaml.YAMLError:

@@ -60,3 +60,8 @@ def test_settings_are_frozen() -> None:
     settings = settings_from_mapping({}, {})
     with pytest.raises(Exception):
         settings.server.port = 1  # type: ignore[misc]
+
+
+def test_process_variables_are_not_settings_keys() -> None:
+    env = {"LLMOPS_CONFIG": "/x.yaml", "LLMOPS_CONFIG_DIR": "/etc", "LLMOPS_NODE_SECRET": "s"}
+    assert settings_from_mapping({}, env).server.port == 8080
