@@ -13,6 +13,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sim": ("gateway.sim", "run the OpenAI-compatible model simulator"),
     "check-config": ("gateway.commands.check_config", "validate a configuration file"),
     "schema": ("gateway.commands.schema", "print the configuration's JSON schema"),
+    "node": ("executors.node.cli", "run a data-plane node agent (or build its sandbox image)"),
 }
 
 

@@ -3,10 +3,11 @@
 #   redis-server          limits, cache
 #   docker.io + dockerd   the container sandbox driver
 #   bubblewrap            the namespace sandbox driver
-#   python3-seccomp       seccomp filters for bubblewrap
+#   python3-seccomp       seccomp filters for bubblewrap (built with the system python3)
+#   busybox-static        the shell of the locally built sandbox image
 set -euo pipefail
 
-PACKAGES=(redis-server docker.io bubblewrap python3-seccomp)
+PACKAGES=(redis-server docker.io bubblewrap python3-seccomp busybox-static)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
@@ -29,11 +30,12 @@ if command -v systemctl >/dev/null && systemctl is-active --quiet redis-server 2
   systemctl stop redis-server || true
 fi
 
-if command -v dockerd >/dev/null && [[ $(id -u) -eq 0 ]] && [[ ! -S /var/run/docker.sock ]]; then
+if command -v dockerd >/dev/null && [[ $(id -u) -eq 0 ]] && ! docker info >/dev/null 2>&1; then
   echo "setup-services: starting dockerd" >&2
-  mkdir -p /var/log
-  setsid dockerd --iptables=false --bridge=none >/var/log/llmops-dockerd.log 2>&1 < /dev/null &
-  for _ in $(seq 1 60); do
+  if ! pgrep -x dockerd >/dev/null; then
+    setsid dockerd --iptables=false --bridge=none >/var/log/llmops-dockerd.log 2>&1 < /dev/null &
+  fi
+  for _ in $(seq 1 120); do
     [[ -S /var/run/docker.sock ]] && docker info >/dev/null 2>&1 && break
     sleep 0.5
   done

@@ -1,0 +1,81 @@
+"""The one sandbox interface, plus helpers every driver shares.
+
+Every driver enforces ``Limits`` (cpu, memory, wall, pids, output), gives the job no network, a
+read-only root, a writable scratch dir at ``SCRATCH`` and a non-root user, and builds the job's
+environment from nothing but ``job_env(job)`` (the node's own environment never enters).
+"""
+
+from __future__ import annotations
+
+import abc
+import time
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Self
+
+from executors.spec import Job, Result
+
+SCRATCH = "/scratch"
+SANDBOX_UID = 65534
+BASE_ENV: Mapping[str, str] = {
+    "PATH": "/usr/local/bin:/usr/bin:/bin",
+    "HOME": SCRATCH,
+    "TMPDIR": SCRATCH,
+    "LANG": "C.UTF-8",
+    "PYTHONDONTWRITEBYTECODE": "1",
+}
+
+
+class SandboxDriver(abc.ABC):
+    """Runs ``Job``s in isolation. Owns its warm resources: use ``async with`` or ``aclose()``."""
+
+    name: str = "abstract"
+    runtimes: frozenset[str] = frozenset()
+
+    @abc.abstractmethod
+    def available(self) -> bool:
+        """Cheap probe: can this driver run here? ``unavailable_reason()`` says why not."""
+
+    def unavailable_reason(self) -> str:
+        return "" if self.available() else f"{self.name} is not available"
+
+    @abc.abstractmethod
+    async def run(self, job: Job) -> Result:
+        """Run one job to completion. Raises ``SandboxError`` only when the sandbox itself fails."""
+
+    async def start(self) -> None:
+        """Prepare warm resources (pools, compiled modules). Idempotent."""
+        return None
+
+    async def aclose(self) -> None:
+        """Release everything ``start`` or ``run`` acquired. Idempotent."""
+        return None
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+
+def job_env(job: Job) -> dict[str, str]:
+    """The complete environment of a sandboxed job: base, job env, then granted secrets."""
+    return {**BASE_ENV, **job.env, **job.grants.secrets}
+
+
+def decode_output(data: bytes, limit: int) -> tuple[str, bool]:
+    """Text of at most ``limit`` bytes of ``data`` and whether it was cut."""
+    return data[:limit].decode("utf-8", "replace"), len(data) > limit
+
+
+class Stopwatch:
+    """Milliseconds since construction (monotonic)."""
+
+    def __init__(self) -> None:
+        self._start = time.perf_counter()
+
+    def ms(self) -> float:
+        return round((time.perf_counter() - self._start) * 1000, 3)

@@ -1,0 +1,249 @@
+"""Linux namespaces through bubblewrap: the fast path (~15 ms a call).
+
+Each job gets new user, pid, net, ipc, uts and cgroup namespaces (no network at all), the host's
+``/usr`` read-only as its whole root (``/`` itself remounted read-only), a size-capped tmpfs (or
+the job's workspace dir) at ``/scratch``, uid 65534, no capabilities, no-new-privs, nested user
+namespaces disabled, and a seccomp deny-list when ``python3-seccomp`` is installed. Limits:
+RLIMIT_CPU/FSIZE/NOFILE/CORE per process, a per-sandbox cgroup for memory and pids, the wall
+clock and the output cap by the supervising coroutine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import resource
+import shutil
+import signal
+import tempfile
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+from executors.drivers.base import SANDBOX_UID, SCRATCH, SandboxDriver, Stopwatch, decode_output, job_env
+from executors.drivers.cgroup import Cgroup, cgroup_version
+from executors.drivers.proc import Captured, run_capped
+from executors.drivers.seccomp import export_bpf
+from executors.errors import DriverUnavailable, JobRejected
+from executors.spec import Job, Limits, Result
+
+ROOT_BINDS = (
+    "--ro-bind",
+    "/usr",
+    "/usr",
+    "--symlink",
+    "usr/bin",
+    "/bin",
+    "--symlink",
+    "usr/sbin",
+    "/sbin",
+    "--symlink",
+    "usr/lib",
+    "/lib",
+    "--symlink",
+    "usr/lib64",
+    "/lib64",
+)
+NOFILE = 256
+
+
+def rlimits(limits: Limits) -> list[tuple[int, tuple[int, int]]]:
+    """The rlimits every sandboxed process starts with (CPU soft/hard gives SIGXCPU then SIGKILL)."""
+    cpu = max(1, round(limits.cpu_seconds))
+    scratch = limits.scratch_mb * 1024 * 1024
+    return [
+        (resource.RLIMIT_CPU, (cpu, cpu + 1)),
+        (resource.RLIMIT_FSIZE, (scratch, scratch)),
+        (resource.RLIMIT_CORE, (0, 0)),
+        (resource.RLIMIT_NOFILE, (NOFILE, NOFILE)),
+    ]
+
+
+def _preexec(limits: Limits, cgroup: Cgroup | None, switch_user: bool) -> Callable[[], None]:
+    settings = rlimits(limits)
+    if cgroup is None:  # no cgroup: fall back to an address-space cap for memory
+        space = limits.memory_mb * 1024 * 1024 * 4
+        settings.append((resource.RLIMIT_AS, (space, space)))
+
+    def child() -> None:  # runs between fork and exec: syscalls only
+        if cgroup is not None:
+            cgroup.join()
+        for kind, value in settings:
+            resource.setrlimit(kind, value)
+        if switch_user:
+            os.setgroups([])
+            os.setresgid(SANDBOX_UID, SANDBOX_UID, SANDBOX_UID)
+            os.setresuid(SANDBOX_UID, SANDBOX_UID, SANDBOX_UID)
+
+    return child
+
+
+class BwrapDriver(SandboxDriver):
+    """bubblewrap sandboxes. ``workspace_root`` holds persistent per-workspace scratch dirs."""
+
+    name = "bwrap"
+    runtimes = frozenset({"python", "shell"})
+
+    def __init__(
+        self,
+        *,
+        workspace_root: Path | None = None,
+        bwrap: str = "bwrap",
+        python: str = "/usr/bin/python3",
+        shell: str = "/bin/sh",
+    ) -> None:
+        self._bwrap = shutil.which(bwrap)
+        self._python = python
+        self._shell = shell
+        self._workspace_root = workspace_root
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        self._seccomp: Path | None = None
+        self._cgroup_version = cgroup_version() if os.geteuid() == 0 else None
+
+    def available(self) -> bool:
+        return not self.unavailable_reason()
+
+    def unavailable_reason(self) -> str:
+        if self._bwrap is None:
+            return "bwrap not found (apt-get install bubblewrap)"
+        try:
+            if int(Path("/proc/sys/user/max_user_namespaces").read_text()) <= 0:
+                return "user namespaces are disabled"
+        except (OSError, ValueError):
+            return "cannot read /proc/sys/user/max_user_namespaces"
+        if not Path(self._python).exists():
+            return f"{self._python} not found"
+        return ""
+
+    @property
+    def seccomp_enabled(self) -> bool:
+        return self._seccomp is not None
+
+    async def start(self) -> None:
+        if self._tmp is not None:
+            return
+        if not self.available():
+            raise DriverUnavailable(self.unavailable_reason())
+        self._tmp = tempfile.TemporaryDirectory(prefix="llmops-bwrap-")
+        os.chmod(self._tmp.name, 0o711)
+        bpf = Path(self._tmp.name) / "seccomp.bpf"
+        self._seccomp = bpf if export_bpf(bpf) else None
+
+    async def aclose(self) -> None:
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    async def run(self, job: Job) -> Result:
+        if job.runtime not in self.runtimes:
+            raise JobRejected(f"bwrap cannot run runtime {job.runtime!r}")
+        await self.start()
+        assert self._tmp is not None
+        watch = Stopwatch()
+        run_id = f"{job.id}-{uuid.uuid4().hex[:8]}"
+        program = Path(self._tmp.name) / f"{run_id}.src"
+        program.write_text(job.code)
+        program.chmod(0o644)
+        cgroup = self._make_cgroup(run_id, job.limits)
+        try:
+            captured = await self._spawn(job, program, cgroup)
+            limit = cgroup.limit_hit() if cgroup is not None else None
+        finally:
+            if cgroup is not None:
+                cgroup.destroy()
+            program.unlink(missing_ok=True)
+        return self._result(job, captured, limit, watch)
+
+    def _make_cgroup(self, run_id: str, limits: Limits) -> Cgroup | None:
+        if self._cgroup_version is None:
+            return None
+        return Cgroup.create(self._cgroup_version, run_id, limits.memory_mb, limits.pids)
+
+    async def _spawn(self, job: Job, program: Path, cgroup: Cgroup | None) -> Captured:
+        seccomp_fd = os.open(self._seccomp, os.O_RDONLY) if self._seccomp is not None else -1
+        try:
+            argv = self.argv(job, str(program), seccomp_fd)
+            return await run_capped(
+                argv,
+                env=job_env(job),
+                stdin=job.stdin.encode(),
+                output_limit=job.limits.output_bytes,
+                wall_seconds=job.limits.wall_seconds,
+                preexec=_preexec(job.limits, cgroup, os.geteuid() == 0),
+                pass_fds=(seccomp_fd,) if seccomp_fd >= 0 else (),
+            )
+        finally:
+            if seccomp_fd >= 0:
+                os.close(seccomp_fd)
+
+    def _scratch_args(self, job: Job) -> list[str]:
+        if job.workspace is None or self._workspace_root is None:
+            return ["--size", str(job.limits.scratch_mb * 1024 * 1024), "--tmpfs", SCRATCH]
+        path = self._workspace_root / job.workspace
+        path.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(PermissionError):
+            os.chown(path, SANDBOX_UID, SANDBOX_UID)
+        return ["--bind", str(path), SCRATCH]
+
+    def argv(self, job: Job, program: str, seccomp_fd: int = -1) -> list[str]:
+        """The full bwrap command line for ``job`` (its program file bound at /job/main)."""
+        assert self._bwrap is not None
+        command = {"python": [self._python, "-I", "/job/main"], "shell": [self._shell, "/job/main"]}
+        tail = (
+            list(job.argv) if job.runtime == "shell" and job.argv and not job.code else command[job.runtime]
+        )
+        args = [
+            self._bwrap,
+            "--unshare-all",
+            "--unshare-user",
+            "--disable-userns",
+            "--die-with-parent",
+            "--new-session",
+            "--cap-drop",
+            "ALL",
+            "--hostname",
+            "sandbox",
+            *ROOT_BINDS,
+            "--proc",
+            "/proc",
+            "--dev",
+            "/dev",
+            *self._scratch_args(job),
+            "--ro-bind",
+            program,
+            "/job/main",
+            "--remount-ro",
+            "/",
+            "--chdir",
+            SCRATCH,
+        ]
+        if seccomp_fd >= 0:
+            args += ["--seccomp", str(seccomp_fd)]
+        return [*args, "--", *tail]
+
+    def _result(self, job: Job, captured: Captured, limit: str | None, watch: Stopwatch) -> Result:
+        stdout, cut_out = decode_output(captured.stdout, job.limits.output_bytes)
+        stderr, cut_err = decode_output(captured.stderr, job.limits.output_bytes)
+        truncated = captured.truncated or cut_out or cut_err
+        code = captured.returncode
+        if limit is None and code in (
+            -signal.SIGXCPU,
+            128 + signal.SIGXCPU,
+            -signal.SIGKILL,
+            128 + signal.SIGKILL,
+        ):
+            limit = "cpu" if not captured.timed_out and not truncated else None
+        if limit is None and truncated:
+            limit = "output"
+        if captured.timed_out:
+            limit = "wall"
+        return Result(
+            exit_code=code,
+            stdout=stdout,
+            stderr=stderr,
+            driver=self.name,
+            duration_ms=watch.ms(),
+            truncated=truncated,
+            timed_out=captured.timed_out,
+            limit=limit,
+        )

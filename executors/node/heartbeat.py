@@ -1,0 +1,81 @@
+"""Registration and heartbeats: signed ``POST {control_plane}/internal/nodes/heartbeat`` every N seconds.
+
+The first heartbeat registers the node. A control plane that is down is retried with capped
+backoff; the node keeps serving meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+from yarl import URL
+
+from executors.signing import sign
+
+log = logging.getLogger(__name__)
+HEARTBEAT_PATH = "/internal/nodes/heartbeat"
+
+
+class Heartbeater:
+    """Owns its aiohttp session and task: ``start()``, then ``aclose()``."""
+
+    def __init__(
+        self,
+        control_plane: str,
+        secret: bytes,
+        payload: Callable[[], dict[str, Any]],
+        *,
+        interval: float = 5.0,
+        max_backoff: float = 30.0,
+    ) -> None:
+        self._url = control_plane.rstrip("/") + HEARTBEAT_PATH
+        self._path = URL(self._url).raw_path
+        self._secret = secret
+        self._payload = payload
+        self._interval = interval
+        self._max_backoff = max_backoff
+        self._session: aiohttp.ClientSession | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.sent = 0
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5))
+            self._task = asyncio.create_task(self._loop())
+
+    async def aclose(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def beat(self) -> bool:
+        """Send one heartbeat; True if the control plane accepted it."""
+        assert self._session is not None
+        body = json.dumps(self._payload()).encode()
+        headers = {"content-type": "application/json", **sign(self._secret, "POST", self._path, body)}
+        try:
+            async with self._session.post(self._url, data=body, headers=headers) as response:
+                ok = response.status < 300
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("heartbeat to %s failed: %s", self._url, exc)
+            return False
+        if not ok:
+            log.warning("heartbeat to %s answered %s", self._url, response.status)
+        self.sent += ok
+        return ok
+
+    async def _loop(self) -> None:
+        delay = self._interval
+        while True:
+            ok = await self.beat()
+            delay = self._interval if ok else min(max(delay * 2, 1.0), self._max_backoff)
+            await asyncio.sleep(delay)

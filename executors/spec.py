@@ -1,0 +1,172 @@
+"""Value types that cross every boundary: ``Limits``, ``Grants``, ``Job``, ``Result``.
+
+All are frozen dataclasses. ``job_from_dict``/``result_from_dict`` are the only way in from JSON
+and raise ``JobRejected`` on anything malformed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal, get_args
+
+from executors.errors import JobRejected, LimitExceeded, Timeout
+
+Runtime = Literal["python", "shell", "wasm", "image", "http"]
+RUNTIMES: tuple[str, ...] = get_args(Runtime)
+_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.")
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Per-job resource limits. Units: seconds, MiB, processes, bytes (stdout and stderr each)."""
+
+    cpu_seconds: float = 5.0
+    memory_mb: int = 256
+    wall_seconds: float = 10.0
+    pids: int = 64
+    output_bytes: int = 1_000_000
+    scratch_mb: int = 64
+
+    def __post_init__(self) -> None:
+        for name in ("cpu_seconds", "memory_mb", "wall_seconds", "pids", "output_bytes", "scratch_mb"):
+            if getattr(self, name) <= 0:
+                raise JobRejected(f"limits.{name} must be > 0")
+
+
+@dataclass(frozen=True, slots=True)
+class Grants:
+    """What a job may reach: egress hosts/CIDRs (``http_request`` only) and secrets by name.
+
+    ``secrets`` maps the env var name the tool expects to its value; ``repr=False`` keeps the
+    values out of reprs and logs.
+    """
+
+    egress: tuple[str, ...] = ()
+    secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One tool call. ``code`` is the program for python/shell; ``argv`` the command for image/wasm."""
+
+    id: str
+    tool: str
+    runtime: Runtime
+    code: str = ""
+    argv: tuple[str, ...] = ()
+    stdin: str = ""
+    env: Mapping[str, str] = field(default_factory=dict)
+    limits: Limits = field(default_factory=Limits)
+    grants: Grants = field(default_factory=Grants)
+    workspace: str | None = None
+    image: str | None = None
+    module: str | None = None
+    driver: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.runtime not in RUNTIMES:
+            raise JobRejected(f"unknown runtime {self.runtime!r}")
+        for label, value in (("id", self.id), ("workspace", self.workspace)):
+            if value is not None and (not value or not set(value) <= _NAME_CHARS or value[0] == "."):
+                raise JobRejected(f"invalid job {label} {value!r}")
+        for key in (*self.env, *self.grants.secrets):
+            if not key or "=" in key or "\0" in key:
+                raise JobRejected(f"invalid env name {key!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """What a sandbox returns. ``limit`` names the limit that stopped the job, if any."""
+
+    exit_code: int
+    stdout: str
+    stderr: str
+    driver: str
+    duration_ms: float
+    truncated: bool = False
+    timed_out: bool = False
+    limit: str | None = None
+
+    def raise_for_limit(self) -> Result:
+        """Return self, or raise ``Timeout``/``LimitExceeded`` if a limit stopped the job."""
+        if self.timed_out:
+            raise Timeout(f"job exceeded its wall-clock limit after {self.duration_ms:.0f} ms")
+        if self.limit is not None:
+            raise LimitExceeded(self.limit)
+        return self
+
+
+def job_to_dict(job: Job) -> dict[str, Any]:
+    """JSON-ready dict of a job, secrets included (only for the signed node channel)."""
+    data = asdict(job)
+    data["grants"]["secrets"] = dict(job.grants.secrets)
+    return data
+
+
+def result_to_dict(result: Result) -> dict[str, Any]:
+    return asdict(result)
+
+
+def _typed(data: Mapping[str, Any], key: str, kind: type | tuple[type, ...], default: Any) -> Any:
+    value = data.get(key, default)
+    if value is not default and not isinstance(value, kind):
+        raise JobRejected(f"field {key!r} has the wrong type")
+    return value
+
+
+def _str_map(value: Any, key: str) -> dict[str, str]:
+    if not isinstance(value, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise JobRejected(f"field {key!r} must map strings to strings")
+    return dict(value)
+
+
+def _str_tuple(value: Any, key: str) -> tuple[str, ...]:
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise JobRejected(f"field {key!r} must be a list of strings")
+    return tuple(value)
+
+
+def limits_from_dict(data: Mapping[str, Any]) -> Limits:
+    known = {k: v for k, v in data.items() if k in Limits.__dataclass_fields__}
+    if any(not isinstance(v, int | float) or isinstance(v, bool) for v in known.values()):
+        raise JobRejected("limits must be numbers")
+    try:
+        return Limits(**known)
+    except TypeError as exc:
+        raise JobRejected(f"bad limits: {exc}") from exc
+
+
+def job_from_dict(data: Any) -> Job:
+    """Validate and build a ``Job`` from decoded JSON. Raises ``JobRejected``."""
+    if not isinstance(data, Mapping):
+        raise JobRejected("job must be an object")
+    grants = _typed(data, "grants", Mapping, {})
+    optional = {k: _typed(data, k, str, None) for k in ("workspace", "image", "module", "driver")}
+    return Job(
+        id=_typed(data, "id", str, ""),
+        tool=_typed(data, "tool", str, ""),
+        runtime=_typed(data, "runtime", str, ""),
+        code=_typed(data, "code", str, ""),
+        argv=_str_tuple(data.get("argv", ()), "argv"),
+        stdin=_typed(data, "stdin", str, ""),
+        env=_str_map(data.get("env", {}), "env"),
+        limits=limits_from_dict(_typed(data, "limits", Mapping, {})),
+        grants=Grants(
+            egress=_str_tuple(grants.get("egress", ()), "grants.egress"),
+            secrets=_str_map(grants.get("secrets", {}), "grants.secrets"),
+        ),
+        **optional,
+    )
+
+
+def result_from_dict(data: Any) -> Result:
+    """Build a ``Result`` from decoded JSON (a node's answer)."""
+    if not isinstance(data, Mapping):
+        raise JobRejected("result must be an object")
+    try:
+        return Result(**{k: v for k, v in data.items() if k in Result.__dataclass_fields__})
+    except TypeError as exc:
+        raise JobRejected(f"bad result: {exc}") from exc
