@@ -88,7 +88,6 @@ def _routes(runtime: Runtime) -> list[BaseRoute]:
         if provider is not None:
             extra.extend(provider(runtime))
     return [
-        *extra,
         Route("/v1/chat/completions", chat.handle, methods=["POST"]),
         Route("/v1/completions", completions.handle, methods=["POST"]),
         Route("/v1/embeddings", embeddings.handle, methods=["POST"]),
@@ -100,6 +99,7 @@ def _routes(runtime: Runtime) -> list[BaseRoute]:
         Route("/healthz", health.healthz, methods=["GET"]),
         Route("/readyz", health.readyz, methods=["GET"]),
         Route("/metrics", health.metrics, methods=["GET"]),
+        *extra,
     ]
 
 

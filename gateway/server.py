@@ -29,6 +29,7 @@ def serve(app: ASGIApp, sock: socket.socket, *, graceful_shutdown_s: float, log_
         log_config=None,
         log_level=log_level,
         server_header=False,
+        proxy_headers=False,
         timeout_graceful_shutdown=max(1, round(graceful_shutdown_s)),
         timeout_keep_alive=30,
         backlog=2048,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 
+from prometheus_client.metrics import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.observability.exchange import exchange_of
@@ -21,6 +22,8 @@ class AccessLogMiddleware:
         self._log = log
         self._metrics = metrics
         self._enabled = enabled
+        # (route, backend, status) → labelled children; the label sets are few and bounded.
+        self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -47,17 +50,24 @@ class AccessLogMiddleware:
             in_flight.dec()
             self._record(scope, status, first_byte)
 
+    def _series(self, route: str, backend: str, status: int) -> tuple[Counter, Histogram]:
+        key = (route, backend, status)
+        found = self._children.get(key)
+        if found is None:
+            labels = (route, backend, str(status))
+            found = (self._metrics.requests.labels(*labels), self._metrics.latency.labels(*labels))
+            self._children[key] = found
+        return found
+
     def _record(self, scope: Scope, status: int, first_byte: float) -> None:
         ex = exchange_of(scope)
         now = time.perf_counter()
         duration = now - ex.started
         ctx = ex.ctx
         backend = (ctx.backend if ctx else None) or "none"
-        status_label = str(status)
-        self._metrics.requests.labels(ex.route, backend, status_label).inc()
-        self._metrics.latency.labels(ex.route, backend, status_label).observe(
-            duration, {"request_id": ex.request_id}
-        )
+        counter, histogram = self._series(ex.route, backend, status)
+        counter.inc()
+        histogram.observe(duration, {"request_id": ex.request_id})
         if not self._enabled:
             return
         fields: dict[str, object] = {

@@ -34,7 +34,7 @@ class UsageSniffer:
 
     def _scan(self, complete: bytes) -> None:
         for event in complete.split(b"\n\n"):
-            if _USAGE not in event:
+            if not _has_usage_object(event):
                 continue
             for line in event.split(b"\n"):
                 if line.startswith(b"data:"):
@@ -51,3 +51,14 @@ class UsageSniffer:
                 found = Usage.from_json(doc["message"].get("usage"))
             if found is not None:
                 self.usage = found
+
+
+def _has_usage_object(event: bytes) -> bool:
+    """Cheaply tell ``"usage": {...}`` from ``"usage": null`` (sent in every chunk by some servers)."""
+    at = event.find(_USAGE)
+    while at >= 0:
+        rest = event[at + len(_USAGE) : at + len(_USAGE) + 8].lstrip(b" :")
+        if rest.startswith(b"{"):
+            return True
+        at = event.find(_USAGE, at + 1)
+    return False
