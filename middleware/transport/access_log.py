@@ -68,6 +68,10 @@ class AccessLogMiddleware:
         counter, histogram = self._series(ex.route, backend, status)
         counter.inc()
         histogram.observe(duration, {"request_id": ex.request_id})
+        usage = ctx.usage if ctx is not None else None
+        if usage is not None:
+            self._metrics.tokens.labels(backend, "prompt").inc(usage.prompt_tokens)
+            self._metrics.tokens.labels(backend, "completion").inc(usage.completion_tokens)
         if not self._enabled:
             return
         fields: dict[str, object] = {

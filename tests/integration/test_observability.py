@@ -71,6 +71,7 @@ def test_metrics_count_requests_with_request_id_exemplars(gateway: ServerProcess
     assert value(found, "llmops_requests_total", route="chat", backend="sim", status="200") == before + 1
     assert value(found, "llmops_request_duration_seconds_count", route="chat") >= 1
     assert value(found, "llmops_upstream_duration_seconds_count", backend="sim") >= 1
+    assert value(found, "llmops_tokens_total", backend="sim", kind="completion") > 0
     exemplars = [s.exemplar.labels["request_id"] for s in found if s.exemplar is not None]
     assert request_id in exemplars
 
