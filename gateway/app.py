@@ -27,7 +27,13 @@ from gateway.api.responses import error_response
 from gateway.errors import GatewayError, MethodNotAllowed, NotFound
 from gateway.observability.exchange import RequestIds, exchange_of
 from gateway.runtime import Runtime, features
-from gateway.schemas import ChatCompletionRequest, CompletionRequest, EmbeddingRequest, ImageRequest, SpeechRequest
+from gateway.schemas import (
+    ChatCompletionRequest,
+    CompletionRequest,
+    EmbeddingRequest,
+    ImageRequest,
+    SpeechRequest,
+)
 from middleware.transport import AccessLogMiddleware, BodyLimitMiddleware, RequestIdMiddleware
 
 

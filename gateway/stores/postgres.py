@@ -22,7 +22,7 @@ class EmbeddedPostgres:
         import pgserver
 
         self._directory.mkdir(parents=True, exist_ok=True)
-        get_server: Any = getattr(pgserver, "get_server")
+        get_server: Any = pgserver.get_server  # type: ignore[attr-defined]
         self._server = get_server(str(self._directory), cleanup_mode="stop")
         uri: str = self._server.get_uri()
         return uri
