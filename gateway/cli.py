@@ -13,6 +13,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sim": ("gateway.sim", "run the OpenAI-compatible model simulator"),
     "check-config": ("gateway.commands.check_config", "validate a configuration file"),
     "schema": ("gateway.commands.schema", "print the configuration's JSON schema"),
+    "ingest": ("gateway.commands.ingest", "load files into a vector store (chunk, embed, index)"),
+    "keys": ("gateway.commands.keys", "create, list, revoke and rotate virtual keys (admin API)"),
+    "policy": ("gateway.commands.policy", "test and explain the Rego policies"),
+    "usage": ("gateway.commands.usage", "usage and spend per key and tenant (admin API)"),
     "node": ("executors.node.cli", "run a data-plane node agent (or build its sandbox image)"),
 }
 

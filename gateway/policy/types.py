@@ -55,3 +55,11 @@ class PolicyEngine(Protocol):
 # Shared service and per-request slots (see ``Runtime.provide`` / ``RequestContext.get``).
 POLICY_ENGINE: StateKey[PolicyEngine] = StateKey("policy_engine")
 DECISION: StateKey[Decision] = StateKey("policy_decision")
+
+
+class PolicyUnavailable(Exception):
+    """The engine could not be asked (remote OPA down or slow): the caller denies, or fails open."""
+
+
+class PolicyLoadError(Exception):
+    """Policy files do not compile; the previous policy stays in force."""

@@ -1,0 +1,41 @@
+"""Feature module: the key store and authenticator (shared services) and the key admin API."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from starlette.routing import BaseRoute
+
+from gateway.identity.admin import AdminGuard, KeyAdmin, key_routes
+from gateway.identity.authenticator import Authenticator
+from gateway.identity.memory import MemoryKeyStore
+from gateway.identity.secrets import KeyHasher
+from gateway.identity.types import AUTHENTICATOR, KEY_STORE, KeyStore
+from gateway.runtime import Runtime
+
+
+async def start(runtime: Runtime) -> None:
+    settings = runtime.settings.auth
+    store: KeyStore
+    if settings.store == "postgres":
+        from gateway.identity.postgres import PostgresKeyStore
+
+        pg_store = PostgresKeyStore((await runtime.postgres()).pool)
+        await pg_store.migrate()
+        store = pg_store
+    else:
+        store = MemoryKeyStore()
+    pepper = settings.pepper.get_secret_value().encode() if settings.pepper else None
+    runtime.provide(KEY_STORE, store)
+    runtime.provide(AUTHENTICATOR, Authenticator(settings, store, KeyHasher(pepper)))
+
+
+def routes(runtime: Runtime) -> list[BaseRoute]:
+    settings = runtime.settings.auth
+    get = partial(runtime.require, AUTHENTICATOR)
+    return key_routes(AdminGuard(get, settings.admin_role), KeyAdmin(get, settings.key_prefix))
+
+
+def admin_guard(runtime: Runtime) -> AdminGuard:
+    """The admin-role check, for other features' admin routes."""
+    return AdminGuard(partial(runtime.require, AUTHENTICATOR), runtime.settings.auth.admin_role)

@@ -1,0 +1,1 @@
+"""The authn stage: bearer → ``ctx.principal`` (an ``Identity``), or 401."""

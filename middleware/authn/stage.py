@@ -1,0 +1,24 @@
+"""Authentication stage: every request carries a valid key or JWT, or it ends here with a 401."""
+
+from __future__ import annotations
+
+from gateway.chain import Handler
+from gateway.context import Reply, RequestContext
+from gateway.identity.authenticator import Authenticator
+from gateway.identity.types import AUTHENTICATOR
+from gateway.runtime import Runtime
+
+
+class AuthnStage:
+    name = "authn"
+
+    def __init__(self, authenticator: Authenticator) -> None:
+        self._authenticator = authenticator
+
+    async def __call__(self, ctx: RequestContext, call_next: Handler) -> Reply:
+        ctx.principal = await self._authenticator.authenticate(ctx.headers)
+        return await call_next(ctx)
+
+
+def build(runtime: Runtime) -> AuthnStage:
+    return AuthnStage(runtime.require(AUTHENTICATOR))

@@ -1,0 +1,1 @@
+"""Rate limits (requests and tokens per minute, per key, tenant and model) and budgets."""

@@ -1,0 +1,101 @@
+"""Limits stage: budget check, then one atomic check-and-increment of every applicable bucket.
+
+Tokens are estimated up front (prompt chars/4 + max_tokens) and reconciled with the real usage
+when the response completes (a finalizer; streams set ``ctx.usage`` at their end). The same
+finalizer records usage and spend in the ledger, off the request path.
+"""
+
+from __future__ import annotations
+
+import math
+
+from gateway.chain import Handler
+from gateway.config.sections.limits import LimitsSettings, Rate
+from gateway.context import Principal, Reply, RequestContext
+from gateway.errors import GatewayError, RateLimited
+from gateway.runtime import Runtime
+from middleware.limits.headers import rate_headers
+from middleware.limits.ledger import SPEND_LEDGER, SpendLedger
+from middleware.limits.limiter import Bucket, Limiter, Outcome
+from middleware.limits.tokens import estimate_tokens
+from middleware.limits.wiring import LIMITER
+
+
+class LimitsStage:
+    name = "limits"
+
+    def __init__(self, settings: LimitsSettings, limiter: Limiter, ledger: SpendLedger) -> None:
+        self._settings = settings
+        self._limiter = limiter
+        self._ledger = ledger
+
+    async def __call__(self, ctx: RequestContext, call_next: Handler) -> Reply:
+        self._ledger.check(ctx.principal)
+        estimate = estimate_tokens(ctx, self._settings.default_completion_tokens)
+        buckets = self.buckets(ctx, estimate)
+        window = -1
+        if buckets:
+            outcome = await self._limiter.hit(buckets, self._settings.window_s)
+            headers = rate_headers(buckets, outcome)
+            if not outcome.allowed:
+                raise over_limit(buckets[outcome.refused], outcome, headers, self._settings.window_s)
+            ctx.response_headers.update(headers)
+            window = outcome.window
+        token_names = [b.name for b in buckets if b.dimension == "tokens"]
+        try:
+            reply = await call_next(ctx)
+        except GatewayError:
+            await self._limiter.adjust(token_names, -estimate, window, self._settings.window_s)
+            raise
+
+        async def settle(done: RequestContext) -> None:
+            if done.usage is not None and token_names:
+                delta = done.usage.total_tokens - estimate
+                await self._limiter.adjust(token_names, delta, window, self._settings.window_s)
+            self._ledger.record(done.principal, done.model, done.usage)
+
+        ctx.on_complete(settle)
+        return reply
+
+    def buckets(self, ctx: RequestContext, tokens: int) -> list[Bucket]:
+        s = self._settings
+        out: list[Bucket] = []
+        principal = ctx.principal
+        if principal is not None:
+            _add(out, f"k:{principal.key_id}", key_rate(principal, s.key), tokens)
+            _add(out, f"t:{principal.tenant}", s.tenants.get(principal.tenant) or s.tenants.get("*"), tokens)
+        _add(out, f"m:{ctx.model}", s.models.get(ctx.model) or s.models.get("*"), tokens)
+        return out
+
+
+def key_rate(principal: Principal, default: Rate) -> Rate:
+    rpm = getattr(principal, "rpm", None)
+    tpm = getattr(principal, "tpm", None)
+    if rpm is None and tpm is None:
+        return default
+    return Rate(rpm=rpm if rpm is not None else default.rpm, tpm=tpm if tpm is not None else default.tpm)
+
+
+def _add(out: list[Bucket], scope: str, rate: Rate | None, tokens: int) -> None:
+    if rate is None:
+        return
+    if rate.rpm is not None:
+        out.append(Bucket(f"{scope}:r", "requests", rate.rpm, 1))
+    if rate.tpm is not None:
+        out.append(Bucket(f"{scope}:t", "tokens", rate.tpm, tokens))
+
+
+def over_limit(bucket: Bucket, outcome: Outcome, headers: dict[str, str], window_s: int) -> RateLimited:
+    scope, _, _ = bucket.name.rpartition(":")
+    what = "requests" if bucket.dimension == "requests" else "tokens"
+    err = RateLimited(
+        f"Rate limit reached for {scope} on {what} per {window_s}s: "
+        f"limit {bucket.limit}, used {outcome.counts[outcome.refused]}, requested {bucket.cost}.",
+        headers={**headers, "retry-after": str(max(1, math.ceil(outcome.reset_s)))},
+    )
+    err.error_type = what
+    return err
+
+
+def build(runtime: Runtime) -> LimitsStage:
+    return LimitsStage(runtime.settings.limits, runtime.require(LIMITER), runtime.require(SPEND_LEDGER))
