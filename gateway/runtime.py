@@ -16,6 +16,7 @@ from gateway.errors import ServiceOverloaded
 from gateway.observability.logging import JsonLog
 from gateway.observability.metrics import Metrics
 from routers.backends.base import Backend
+from routers.health import HealthChecker
 from routers.registry import ModelRegistry
 from routers.router import Router
 
@@ -29,23 +30,48 @@ BackendFactory = Callable[[BackendSettings, "Runtime"], Backend]
 StageFactory = Callable[["Runtime"], Filter]
 
 # Stage name → "module:factory", imported only when the chain names it.
-STAGES: dict[str, str] = {}
+STAGES: dict[str, str] = {
+    "authn": "middleware.authn.stage:build",
+    "authz": "middleware.authz.stage:build",
+    "limits": "middleware.limits.stage:build",
+    "cache": "middleware.cache.stage:build",
+    "rag": "middleware.rag.stage:build",
+    "tools": "middleware.tools.stage:build",
+}
 
 # Capability modules: each may define ``async def start(runtime)`` (create its resources,
 # register cleanups on ``runtime.resources``) and ``def routes(runtime) -> list[BaseRoute]``.
-FEATURES: tuple[str, ...] = ()
+FEATURES: tuple[str, ...] = (
+    "gateway.identity.feature",
+    "gateway.policy.feature",
+    "middleware.limits.wiring",
+    "gateway.embeddings.feature",
+    "gateway.vectorstores.feature",
+    "routers.scheduler.feature",
+)
 
 
 def openai_backend(settings: BackendSettings, runtime: Runtime) -> Backend:
     from routers.backends.openai import OpenAIBackend, make_session
 
+    return OpenAIBackend(settings, make_session(settings), runtime.metrics, _api_key(settings))
+
+
+def anthropic_backend(settings: BackendSettings, runtime: Runtime) -> Backend:
+    from routers.backends.anthropic import AnthropicBackend
+    from routers.backends.openai import make_session
+
+    return AnthropicBackend(settings, make_session(settings), runtime.metrics, _api_key(settings))
+
+
+def _api_key(settings: BackendSettings) -> str | None:
     key = settings.api_key.get_secret_value() if settings.api_key else None
     if key is None and settings.api_key_env:
         key = os.environ.get(settings.api_key_env)
-    return OpenAIBackend(settings, make_session(settings), runtime.metrics, key)
+    return key
 
 
-BACKEND_TYPES: dict[str, BackendFactory] = {"openai": openai_backend}
+BACKEND_TYPES: dict[str, BackendFactory] = {"openai": openai_backend, "anthropic": anthropic_backend}
 
 
 class Runtime:
@@ -112,13 +138,18 @@ class Runtime:
             backend = factory(b, self)
             self.backends[b.name] = backend
             self.resources.push_async_callback(backend.aclose)
-        self.registry = ModelRegistry.from_settings(self.settings, self.backends)
+        routing = self.settings.routing
+        gauge = self.metrics.circuit_state.labels
+        self.registry = ModelRegistry.from_settings(self.settings, self.backends, gauge)
+        await self.resources.enter_async_context(
+            HealthChecker(self.registry, routing.health.interval_s, self.metrics)
+        )
         for feature in features():
             start = getattr(feature, "start", None)
             if start is not None:
                 await start(self)
         stages = [self._stage(name) for name in self.settings.chain]
-        self.handler = compose(stages, Router(self.registry))
+        self.handler = compose(stages, Router(self.registry, routing, self.metrics))
         self.log.info("gateway_started", backends=len(self.backends), models=len(self.settings.models),
                       chain=list(self.settings.chain))
 

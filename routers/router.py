@@ -1,38 +1,181 @@
-"""The terminal filter: pick a deployment for the requested model and send the request there."""
+"""The terminal filter: choose a deployment for the request, send it there, fail over on errors.
+
+Per request: resolve the model to its tiers (or the ``auto`` plan), detect needs, read locality,
+then up to ``max_attempts`` times: pick (``Selector``), send, and on an ``UpstreamError`` mark the
+deployment (circuit, cool-down) and retry elsewhere if the retry budget allows. A stream is retried
+only before its first chunk: backends return a streaming ``Reply`` only once that chunk has arrived.
+"""
 
 from __future__ import annotations
 
-from itertools import count
+import asyncio
+import random
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING
 
+from gateway.config.sections.routing import RoutingSettings
 from gateway.context import Reply, RequestContext
-from gateway.errors import ModelNotFound, UpstreamUnavailable
-from routers.registry import Deployment, ModelRegistry
+from gateway.errors import GatewayError, ModelNotFound, UpstreamError
+from routers.locality import Locality, is_local, locality_of
+from routers.needs import TEXT, Needs, looks_like_code, needs_of
+from routers.registry import Deployment, Kind, ModelRegistry, Tier
+from routers.retry import RetryBudget, backoff_s
+from routers.select import Selector
+from routers.unroutable import unroutable
+
+if TYPE_CHECKING:
+    from gateway.observability.metrics import Metrics
+
+Sleep = Callable[[float], Awaitable[None]]
+_RATE_LIMIT_COOLDOWN_S = 1.0
 
 
 class Router:
     name = "router"
 
-    def __init__(self, registry: ModelRegistry) -> None:
+    def __init__(
+        self,
+        registry: ModelRegistry,
+        settings: RoutingSettings | None = None,
+        metrics: Metrics | None = None,
+        *,
+        rng: random.Random | None = None,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
         self._registry = registry
-        self._turn = count()
+        self._s = settings or RoutingSettings()
+        self._metrics = metrics
+        self._rng = rng or random.Random()
+        self._sleep = sleep
+        local = [d for d in registry.deployments() if is_local(d.labels, self._s.local_labels)]
+        self._sidecar = bool(local)
+        self.selector = Selector(self._s.balancer, local, self._rng)
+        self._budget = RetryBudget(self._s.retry_budget)
+
+    def decide(self, ctx: RequestContext) -> tuple[Needs, tuple[Tier, ...], str, Locality | None]:
+        """Everything the choice depends on: needs, the tiers to walk (and why), locality."""
+        needs = needs_of(ctx, self._registry.counts_tokens)
+        tiers, why = self._plan(ctx, needs)
+        loc = locality_of(ctx, self._s.region_header, self._s.tenant_region_key, self._sidecar)
+        return needs, tiers, why, loc
 
     async def __call__(self, ctx: RequestContext) -> Reply:
-        entry = self._registry.resolve(ctx.model)
-        if entry is None:
-            raise ModelNotFound(f"The model {ctx.model!r} does not exist or you do not have access to it.", param="model")
-        deployments = entry.deployments
-        start = next(self._turn) % len(deployments)
-        last_error: UpstreamUnavailable | None = None
-        for i in range(len(deployments)):
-            deployment = deployments[(start + i) % len(deployments)]
+        needs, tiers, why, loc = self.decide(ctx)
+        self._budget.deposit()
+        tried: list[Deployment] = []
+        error: UpstreamError | None = None
+        while len(tried) < self._s.max_attempts:
+            now = time.monotonic()
+            chosen = self.selector.pick(tiers, needs, loc, tried, now) or self.selector.pick(
+                tiers, needs, loc, tried, now, panic=True
+            )
+            if chosen is None or (tried and not await self._may_retry(ctx, len(tried), error, now)):
+                break
+            deployment, tier = chosen
+            tried.append(deployment)
             try:
-                return await self._send(ctx, deployment)
-            except UpstreamUnavailable as exc:
-                last_error = exc
-        assert last_error is not None
-        raise last_error
+                reply = await self._send(ctx, deployment, now)
+            except UpstreamError as exc:
+                error = exc
+                continue
+            self._explain(ctx, deployment, tier, why, loc, len(tried))
+            return reply
+        if error is not None:
+            raise error
+        raise unroutable(ctx.model, tiers, needs, loc, self._metrics)
 
-    async def _send(self, ctx: RequestContext, deployment: Deployment) -> Reply:
-        ctx.backend = deployment.backend.name
-        ctx.upstream_model = deployment.upstream_model
-        return await deployment.backend.send(ctx, deployment.upstream_model)
+    def _plan(self, ctx: RequestContext, needs: Needs) -> tuple[tuple[Tier, ...], str]:
+        entry = self._registry.resolve(ctx.model)
+        if entry is not None:
+            return entry.tiers, "model"
+        auto = self._registry.auto
+        if auto is None or ctx.model != self._registry.auto_name:
+            raise ModelNotFound(
+                f"The model {ctx.model!r} does not exist or you do not have access to it.", param="model"
+            )
+        kind = self._kind(needs)
+        return auto.for_kind(kind), "auto:" + kind
+
+    def _kind(self, needs: Needs) -> Kind:
+        c = self._s.classifier
+        if c.code and needs.text and looks_like_code(needs.text):
+            return "code"
+        if c.simple_max_tokens and needs.tokens <= c.simple_max_tokens and needs.mask == TEXT and needs.text:
+            return "simple"
+        return "general"
+
+    async def _may_retry(
+        self, ctx: RequestContext, retry: int, error: UpstreamError | None, now: float
+    ) -> bool:
+        if not self._budget.withdraw(now):
+            if self._metrics is not None:
+                self._metrics.retry_budget_exhausted.labels(ctx.model).inc()
+            return False
+        if self._metrics is not None:
+            self._metrics.route_retries.labels(ctx.model, error.code if error else "").inc()
+        await self._sleep(backoff_s(self._s.backoff, retry, self._rng))
+        return True
+
+    async def _send(self, ctx: RequestContext, d: Deployment, now: float) -> Reply:
+        state = d.state
+        state.begin(now)
+        ctx.backend = d.backend.name
+        ctx.upstream_model = d.upstream_model
+        try:
+            reply = await d.backend.send(ctx, d.upstream_model)
+        except UpstreamError as exc:
+            state.fail(time.monotonic(), self._cooldown(d, exc))
+            state.end()
+            raise
+        except BaseException:
+            state.end()
+            raise
+        done = time.monotonic()
+        state.succeed(done - now, done)
+        if reply.stream is None:
+            state.end()
+        else:
+            reply.stream = _tracked(reply.stream, d)
+        return reply
+
+    def _cooldown(self, d: Deployment, exc: GatewayError) -> float:
+        raw = exc.headers.get("retry-after")
+        seconds = _RATE_LIMIT_COOLDOWN_S if exc.status == 429 else 0.0
+        if raw:
+            try:
+                seconds = float(raw)
+            except ValueError:
+                pass
+        seconds = min(seconds, self._s.retry_after_max_s)
+        if seconds > 0 and self._metrics is not None:
+            self._metrics.upstream_cooldowns.labels(d.backend.name).inc()
+        return seconds
+
+    def _explain(
+        self, ctx: RequestContext, d: Deployment, tier: Tier, why: str, loc: Locality | None, attempts: int
+    ) -> None:
+        reason = f"{why}={tier.model}"
+        if tier.fallback:
+            reason += ";fallback"
+            if self._metrics is not None:
+                self._metrics.route_fallbacks.labels(ctx.model, tier.model).inc()
+        if loc is not None:
+            reason += ";" + loc.reason()
+        if attempts > 1:
+            reason += f";attempt={attempts}"
+        headers = ctx.response_headers
+        headers["x-llmops-backend"] = d.backend.name
+        headers["x-llmops-route-reason"] = reason + ";balance=" + self._s.balancer
+
+
+async def _tracked(stream: AsyncIterator[bytes], d: Deployment) -> AsyncIterator[bytes]:
+    """Relay ``stream`` and count the request as outstanding until it ends."""
+    try:
+        async for chunk in stream:
+            yield chunk
+    finally:
+        d.state.end()
+        aclose = getattr(stream, "aclose", None)
+        if aclose is not None:
+            await aclose()

@@ -13,6 +13,7 @@ from gateway.api.responses import JSON, error_response
 from gateway.errors import ModelNotFound
 from gateway.observability.exchange import exchange_of
 from gateway.runtime import Runtime
+from routers.registry import MODEL_VISIBILITY
 
 
 class ModelsEndpoint:
@@ -25,14 +26,22 @@ class ModelsEndpoint:
 
     async def list(self, request: Request) -> Response:
         exchange_of(request.scope).route = "models"
-        data = [self._card(m.name, m.owned_by) for m in self._runtime.registry]
+        registry = self._runtime.registry
+        visibility = self._runtime.lookup(MODEL_VISIBILITY)
+        allowed = await visibility(request) if visibility is not None else None
+        data = [self._card(m.name, m.owned_by) for m in registry if allowed is None or m.name in allowed]
+        if registry.auto is not None:
+            data.append(self._card(registry.auto_name, "llmops"))
         return Response(orjson.dumps({"object": "list", "data": data}), media_type=JSON)
 
     async def get(self, request: Request) -> Response:
         ex = exchange_of(request.scope)
         ex.route = "models"
         name = request.path_params["model"]
-        entry = self._runtime.registry.resolve(name)
+        registry = self._runtime.registry
+        if registry.auto is not None and name == registry.auto_name:
+            return Response(orjson.dumps(self._card(name, "llmops")), media_type=JSON)
+        entry = registry.resolve(name)
         if entry is None:
             err = ModelNotFound(f"The model {name!r} does not exist or you do not have access to it.", param="model")
             ex.error_code = err.code

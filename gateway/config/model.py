@@ -16,7 +16,14 @@ from gateway.config.sections.routing import RoutingSettings
 from gateway.config.sections.stores import PostgresSettings, RedisSettings
 from gateway.config.sections.tools import ToolsSettings
 
-KNOWN_STAGES = ("authn", "authz", "limits", "cache", "rag", "guardrails")
+KNOWN_STAGES = ("authn", "authz", "limits", "cache", "rag", "guardrails", "tools")
+
+# What a deployment can serve; ``None`` (undeclared) means "not constrained".
+Modality = Literal[
+    "text", "vision", "audio_input", "embeddings", "image_generation", "speech", "transcription"
+]
+Capability = Literal["tools", "json_mode"]
+ModelTag = Literal["code", "small"]
 
 
 class ServerSettings(Section):
@@ -44,12 +51,27 @@ class BackendSettings(Section):
     headers: dict[str, str] = Field(default_factory=dict, description="Extra headers sent upstream.")
     timeouts: TimeoutSettings = TimeoutSettings()
     max_connections: int = Field(256, ge=1)
+    labels: dict[str, str] = Field(
+        default_factory=dict, description="Locality labels of its deployments: region, zone, node, provider."
+    )
+    default_max_tokens: int = Field(4096, ge=1, description="Anthropic: max_tokens if unset.")
+
+
+class CostSettings(Section):
+    input_per_mtok: float = Field(0.0, ge=0, description="Price of a million prompt tokens.")
+    output_per_mtok: float = Field(0.0, ge=0, description="Price of a million completion tokens.")
 
 
 class DeploymentSettings(Section):
     backend: str
     model: str | None = Field(None, description="The backend's name for the model; defaults to the public name.")
     weight: float = Field(1.0, gt=0)
+    labels: dict[str, str] = Field(default_factory=dict, description="Merged over the backend's labels.")
+    max_concurrency: int | None = Field(None, ge=1, description="Most requests in flight.")
+    modalities: tuple[Modality, ...] | None = Field(None, description="Overrides the model's.")
+    capabilities: tuple[Capability, ...] | None = Field(None, description="Overrides the model's.")
+    context_window: int | None = Field(None, ge=1, description="Overrides the model's.")
+    cost: CostSettings | None = Field(None, description="Overrides the model's.")
 
 
 class ModelSettings(Section):
@@ -57,6 +79,12 @@ class ModelSettings(Section):
     aliases: tuple[str, ...] = ()
     owned_by: str = "llmops"
     deployments: tuple[DeploymentSettings, ...] = Field(min_length=1)
+    modalities: tuple[Modality, ...] | None = Field(None, description="Served modalities; unset: any.")
+    capabilities: tuple[Capability, ...] | None = Field(None, description="Supported features; unset: any.")
+    context_window: int | None = Field(None, ge=1, description="Tokens; unset: unlimited.")
+    cost: CostSettings = CostSettings()
+    auto: bool = Field(True, description="Whether the ``auto`` model may choose this one.")
+    tags: tuple[ModelTag, ...] = Field((), description="'code' or 'small' (auto routing).")
 
 
 class Settings(Section):

@@ -39,6 +39,29 @@ class Metrics:
         self.upstream_errors = Counter(
             "llmops_upstream_errors", "Failed upstream exchanges.", ["backend", "reason"], registry=r
         )
+        # Routing and resilience (issue 5).
+        self.route_retries = Counter(
+            "llmops_route_retries", "Requests sent again after an upstream failure.", ["model", "reason"], registry=r
+        )
+        self.route_fallbacks = Counter(
+            "llmops_route_fallbacks", "Attempts served by a fallback model.", ["model", "fallback"], registry=r
+        )
+        self.retry_budget_exhausted = Counter(
+            "llmops_retry_budget_exhausted", "Retries refused by the retry budget.", ["model"], registry=r
+        )
+        self.circuit_state = Gauge(
+            "llmops_circuit_state", "Circuit breaker: 0 closed, 1 open, 2 half-open.", ["backend", "model"],
+            registry=r,
+        )
+        self.upstream_cooldowns = Counter(
+            "llmops_upstream_cooldowns", "Cool-downs started by Retry-After or 429.", ["backend"], registry=r
+        )
+        self.health_checks = Counter(
+            "llmops_health_checks", "Active health checks.", ["backend", "result"], registry=r
+        )
+        self.unroutable = Counter(
+            "llmops_unroutable", "Requests no deployment could take.", ["model", "reason"], registry=r
+        )
 
     def exposition(self) -> bytes:
         text: bytes = generate_openmetrics(self.registry)  # type: ignore[no-untyped-call]

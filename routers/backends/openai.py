@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import aiohttp
@@ -68,27 +69,21 @@ class OpenAIBackend:
             return await self._failure(resp)
         content_type = resp.headers.get("content-type", "application/json")
         if content_type.startswith(_SSE):
-            return Reply(stream=self._relay(resp, ctx), media_type=_SSE)
+            first = await self._first_chunk(resp)
+            return Reply(stream=self._relay(resp, ctx, first), media_type=_SSE)
         body = await self._read(resp)
         if content_type.startswith("application/json"):
             ctx.usage = _usage_of(body)
         return Reply(status=resp.status, body=body, media_type=content_type)
 
     async def _post(self, url: str, ctx: RequestContext, upstream_model: str) -> aiohttp.ClientResponse:
-        try:
+        with upstream_errors(self.name, self._metrics):
             if ctx.files:
-                return await self._session.post(url, data=self._form(ctx, upstream_model), headers=self._form_headers)
+                return await self._session.post(
+                    url, data=self._form(ctx, upstream_model), headers=self._form_headers
+                )
             payload = orjson.dumps({**ctx.body, "model": upstream_model})
             return await self._session.post(url, data=payload, headers=self._json_headers)
-        except aiohttp.ClientConnectorError:
-            self._metrics.upstream_errors.labels(self.name, "connect").inc()
-            raise UpstreamUnavailable(f"Backend {self.name!r} is unreachable.") from None
-        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError):
-            self._metrics.upstream_errors.labels(self.name, "timeout").inc()
-            raise UpstreamTimeout(f"Backend {self.name!r} did not answer in time.") from None
-        except aiohttp.ClientError as exc:
-            self._metrics.upstream_errors.labels(self.name, "protocol").inc()
-            raise UpstreamError(f"Backend {self.name!r} failed: {type(exc).__name__}.") from None
 
     def _form(self, ctx: RequestContext, upstream_model: str) -> aiohttp.FormData:
         form = aiohttp.FormData()
@@ -105,12 +100,14 @@ class OpenAIBackend:
     async def _read(self, resp: aiohttp.ClientResponse) -> bytes:
         try:
             return await resp.read()
-        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError):
+        except (TimeoutError, aiohttp.ServerTimeoutError):
             self._metrics.upstream_errors.labels(self.name, "timeout").inc()
             raise UpstreamTimeout(f"Backend {self.name!r} did not finish in time.") from None
         except aiohttp.ClientError as exc:
             self._metrics.upstream_errors.labels(self.name, "protocol").inc()
-            raise UpstreamError(f"Backend {self.name!r} broke off the response: {type(exc).__name__}.") from None
+            raise UpstreamError(
+                f"Backend {self.name!r} broke off the response: {type(exc).__name__}."
+            ) from None
         finally:
             resp.release()
 
@@ -118,24 +115,48 @@ class OpenAIBackend:
         status = resp.status
         try:
             body = await resp.read()
-        except (aiohttp.ClientError, asyncio.TimeoutError):
+        except (TimeoutError, aiohttp.ClientError):
             body = b""
         finally:
             resp.release()
         self._metrics.upstream_errors.labels(self.name, str(status)).inc()
         if status in _PASS_THROUGH_STATUSES and _is_envelope(body):
             return Reply(status=status, body=body)
-        raise _failure_error(self.name, status, body, resp.headers.get("retry-after"))
+        raise failure_error(self.name, status, body, resp.headers.get("retry-after"))
 
-    async def _relay(self, resp: aiohttp.ClientResponse, ctx: RequestContext) -> AsyncIterator[bytes]:
+    async def _first_chunk(self, resp: aiohttp.ClientResponse) -> bytes:
+        """Wait for the stream's first bytes, so a stream that fails before them can be retried."""
+        try:
+            first = await resp.content.readany()
+        except (TimeoutError, aiohttp.ServerTimeoutError):
+            resp.close()
+            self._metrics.upstream_errors.labels(self.name, "timeout").inc()
+            raise UpstreamTimeout(f"Backend {self.name!r} sent no first chunk in time.") from None
+        except aiohttp.ClientError as exc:
+            resp.close()
+            self._metrics.upstream_errors.labels(self.name, "stream_broken").inc()
+            raise UpstreamError(
+                f"Backend {self.name!r} broke off the stream: {type(exc).__name__}."
+            ) from None
+        if not first:
+            resp.close()
+            self._metrics.upstream_errors.labels(self.name, "stream_broken").inc()
+            raise UpstreamError(f"Backend {self.name!r} ended the stream before its first chunk.")
+        return first
+
+    async def _relay(
+        self, resp: aiohttp.ClientResponse, ctx: RequestContext, first: bytes
+    ) -> AsyncIterator[bytes]:
         sniffer = UsageSniffer()
         finished = False
         try:
+            sniffer.feed(first)
+            yield first
             async for chunk in resp.content.iter_any():
                 sniffer.feed(chunk)
                 yield chunk
             finished = True
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             reason = "timeout" if isinstance(exc, asyncio.TimeoutError) else "stream_broken"
             self._metrics.upstream_errors.labels(self.name, reason).inc()
             err = UpstreamError(f"Backend {self.name!r} broke off the stream ({reason}).")
@@ -154,11 +175,27 @@ class OpenAIBackend:
             async with asyncio.timeout(2.0):
                 async with self._session.get(self._base + "/models", headers=self._form_headers) as resp:
                     return resp.status < 500
-        except (aiohttp.ClientError, asyncio.TimeoutError):
+        except (TimeoutError, aiohttp.ClientError):
             return False
 
     async def aclose(self) -> None:
         await self._session.close()
+
+
+@contextlib.contextmanager
+def upstream_errors(name: str, metrics: Metrics) -> Iterator[None]:
+    """Translate aiohttp's errors on sending into the gateway's ``UpstreamError`` tree."""
+    try:
+        yield
+    except aiohttp.ClientConnectorError:
+        metrics.upstream_errors.labels(name, "connect").inc()
+        raise UpstreamUnavailable(f"Backend {name!r} is unreachable.") from None
+    except (TimeoutError, aiohttp.ServerTimeoutError):
+        metrics.upstream_errors.labels(name, "timeout").inc()
+        raise UpstreamTimeout(f"Backend {name!r} did not answer in time.") from None
+    except aiohttp.ClientError as exc:
+        metrics.upstream_errors.labels(name, "protocol").inc()
+        raise UpstreamError(f"Backend {name!r} failed: {type(exc).__name__}.") from None
 
 
 def _usage_of(body: bytes) -> Usage | None:
@@ -188,7 +225,7 @@ def _upstream_message(body: bytes) -> str:
         return ""
 
 
-def _failure_error(name: str, status: int, body: bytes, retry_after: str | None) -> GatewayError:
+def failure_error(name: str, status: int, body: bytes, retry_after: str | None) -> GatewayError:
     headers = {"retry-after": retry_after} if retry_after else {}
     if status in (401, 403):
         # Never relay the upstream's words here: they can quote the gateway's own key.

@@ -1,0 +1,146 @@
+"""Adapter for Anthropic's Messages API: OpenAI chat completions in, OpenAI shapes out.
+
+Serves the ``chat`` route only (text, images, tools; stream and non-stream). ``base_url``
+includes the version, e.g. ``https://api.anthropic.com/v1``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import orjson
+
+from gateway.config import BackendSettings
+from gateway.context import Reply, RequestContext, Usage
+from gateway.errors import UnsupportedCapability, UpstreamError, UpstreamTimeout
+from gateway.observability.metrics import Metrics
+from routers.backends.anthropic_shapes import openai_error, to_chat_completion, to_messages_request
+from routers.backends.anthropic_stream import StreamTranslator
+from routers.backends.openai import failure_error, upstream_errors
+
+API_VERSION = "2023-06-01"
+_PASS_THROUGH_STATUSES = {400, 404, 413, 422}
+_SSE = "text/event-stream"
+
+
+class AnthropicBackend:
+    def __init__(
+        self, settings: BackendSettings, session: aiohttp.ClientSession, metrics: Metrics, api_key: str | None
+    ) -> None:
+        self.name = settings.name
+        self._base = settings.base_url.rstrip("/")
+        self._session = session
+        self._metrics = metrics
+        self._max_tokens = settings.default_max_tokens
+        headers = {"content-type": "application/json", "anthropic-version": API_VERSION, **settings.headers}
+        if api_key:
+            headers["x-api-key"] = api_key
+        self._headers = headers
+
+    async def send(self, ctx: RequestContext, upstream_model: str) -> Reply:
+        if ctx.route != "chat":
+            raise UnsupportedCapability(f"Backend {self.name!r} (Anthropic) serves chat completions only.")
+        payload = orjson.dumps(to_messages_request(ctx.body, upstream_model, self._max_tokens))
+        started = time.perf_counter()
+        with upstream_errors(self.name, self._metrics):
+            resp = await self._session.post(self._base + "/messages", data=payload, headers=self._headers)
+        self._metrics.upstream_latency.labels(self.name, str(resp.status)).observe(
+            time.perf_counter() - started
+        )
+        if resp.status >= 400:
+            return await self._failure(resp)
+        if resp.headers.get("content-type", "").startswith(_SSE):
+            return await self._stream(resp, ctx)
+        completion = to_chat_completion(self._document(await self._read(resp)))
+        ctx.usage = Usage.from_json(completion["usage"])
+        return Reply(body=orjson.dumps(completion))
+
+    async def _stream(self, resp: aiohttp.ClientResponse, ctx: RequestContext) -> Reply:
+        options = ctx.body.get("stream_options")
+        translator = StreamTranslator(isinstance(options, dict) and options.get("include_usage") is True)
+        first = b""
+        try:
+            while not first:
+                chunk = await resp.content.readany()
+                if not chunk:
+                    raise UpstreamError(f"Backend {self.name!r} ended the stream before its first chunk.")
+                first = translator.feed(chunk)
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            resp.close()
+            self._metrics.upstream_errors.labels(self.name, "stream_broken").inc()
+            kind = UpstreamTimeout if isinstance(exc, asyncio.TimeoutError) else UpstreamError
+            raise kind(f"Backend {self.name!r} broke off the stream before its first chunk.") from None
+        except UpstreamError:
+            resp.close()
+            raise
+        return Reply(stream=self._relay(resp, ctx, translator, first), media_type=_SSE)
+
+    async def _relay(
+        self, resp: aiohttp.ClientResponse, ctx: RequestContext, translator: StreamTranslator, first: bytes
+    ) -> AsyncIterator[bytes]:
+        try:
+            yield first
+            async for chunk in resp.content.iter_any():
+                out = translator.feed(chunk)
+                if out:
+                    yield out
+            if not translator.done:
+                yield (
+                    b"data: "
+                    + UpstreamError(f"Backend {self.name!r} ended the stream early.").body()
+                    + b"\n\n"
+                )
+        except (TimeoutError, aiohttp.ClientError):
+            self._metrics.upstream_errors.labels(self.name, "stream_broken").inc()
+            yield b"data: " + UpstreamError(f"Backend {self.name!r} broke off the stream.").body() + b"\n\n"
+        finally:
+            ctx.usage = translator.usage
+            resp.close()
+
+    def _document(self, body: bytes) -> dict[str, Any]:
+        try:
+            doc: Any = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            doc = None
+        if not isinstance(doc, dict):
+            raise UpstreamError(f"Backend {self.name!r} answered with something other than a message.")
+        return doc
+
+    async def _read(self, resp: aiohttp.ClientResponse) -> bytes:
+        try:
+            return await resp.read()
+        except (TimeoutError, aiohttp.ClientError):
+            self._metrics.upstream_errors.labels(self.name, "stream_broken").inc()
+            raise UpstreamError(f"Backend {self.name!r} broke off the response.") from None
+        finally:
+            resp.release()
+
+    async def _failure(self, resp: aiohttp.ClientResponse) -> Reply:
+        status = resp.status
+        try:
+            body = await resp.read()
+        except (TimeoutError, aiohttp.ClientError):
+            body = b""
+        finally:
+            resp.release()
+        self._metrics.upstream_errors.labels(self.name, str(status)).inc()
+        if status in _PASS_THROUGH_STATUSES:
+            return Reply(status=status, body=openai_error(body))
+        raise failure_error(
+            self.name, 503 if status == 529 else status, body, resp.headers.get("retry-after")
+        )
+
+    async def ready(self) -> bool:
+        try:
+            async with asyncio.timeout(2.0):
+                async with self._session.get(self._base + "/models", headers=self._headers) as resp:
+                    return resp.status < 500
+        except (TimeoutError, aiohttp.ClientError):
+            return False
+
+    async def aclose(self) -> None:
+        await self._session.close()
