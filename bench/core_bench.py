@@ -7,6 +7,8 @@ at a time, each pinned alone to its own core (wrk, nginx and this driver share t
   thin     bench/thin_proxy.py, the thinnest Starlette + aiohttp proxy (the ceiling for Python)
   gateway  `llmops serve --config FILE --port N`
   litellm  LiteLLM proxy 1.106.12 (only with --litellm; installed once into bench/.venv-litellm)
+  gateway+auth        the gateway with the authn → authz (Rego) → limits chain, in-process state
+  gateway+auth+redis  the same chain with limits and budgets in a real Redis (with --chain)
 
 for non-stream and stream (4 chunks) chat at c=1 and c=64, plus a c=1 time-to-first-byte probe for
 streams, then prints req/s, p50, p99, RSS, ratios and PASS/FAIL against the issue's goals, and
@@ -15,6 +17,7 @@ writes bench/results/core-<timestamp>.json.
     python bench/core_bench.py              # 10 s per cell
     python bench/core_bench.py --quick      # 3 s per cell
     python bench/core_bench.py --litellm    # add the LiteLLM rows and ratios
+    python bench/core_bench.py --chain      # add the gateway with the auth + policy + limits chain
 """
 
 from __future__ import annotations
@@ -53,6 +56,8 @@ GOAL_RPS = 4000.0
 GOAL_X_LITELLM = 40.0
 GOAL_ADDED_P50_MS = 0.3
 GOAL_ADDED_TTFB_MS = 0.5
+GOAL_CHAIN_RPS = 3500.0
+CHAIN_KEY = "sk-bench-chain-0123456789abcdef"
 
 
 def request_body(mode: str) -> dict[str, Any]:
@@ -122,6 +127,48 @@ backends:
   - {{name: nginx, type: openai, base_url: "{upstream.chat_base_url}"}}
   - {{name: nginx-sse, type: openai, base_url: "{upstream.sse_base_url}"}}
 """
+
+
+def chain_config(redis_url: str | None) -> str:
+    """The issue-3 default chain: a static key, Rego policy, rate limits (high enough not to trip)."""
+    lines = f"""\
+chain: [authn, authz, limits]
+auth:
+  static_keys:
+    - {{key: "{CHAIN_KEY}", key_id: bench, tenant: bench}}
+limits:
+  key: {{rpm: 1000000000, tpm: 1000000000000}}
+  prices: {{"*": {{input_per_1m: 0.15, output_per_1m: 0.6}}}}
+"""
+    if redis_url:
+        lines += f"redis: {{url: \"{redis_url}\"}}\n"
+    return lines
+
+
+def start_redis(ctx: Ctx) -> str:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise c.BenchError("redis-server not found: apt-get install -y redis-server")
+    sock = ctx.workdir / "redis.sock"
+    cmd = [binary, "--port", "0", "--unixsocket", str(sock), "--save", "", "--appendonly", "no"]
+    c.start_pinned("redis", cmd, ctx.args.load_cpus, ctx.workdir / "redis.log")
+    deadline = time.monotonic() + 10
+    while not sock.exists():
+        if time.monotonic() > deadline:
+            raise c.BenchError("redis-server did not start")
+        time.sleep(0.05)
+    return f"unix://{sock}"
+
+
+def start_chain_gateway(ctx: Ctx, redis: bool) -> Target:
+    port = c.free_port()
+    cfg = ctx.workdir / f"gateway-chain{'-redis' if redis else ''}.yaml"
+    cfg.write_text(gateway_config(ctx.upstream, port) + chain_config(start_redis(ctx) if redis else None))
+    cmd = [*gateway_command(ctx.args), "--config", str(cfg), "--port", str(port)]
+    child = c.start_pinned(cfg.stem, cmd, ctx.args.server_cpus, ctx.workdir / f"{cfg.stem}.log", cwd=REPO)
+    c.wait_http_ready(f"http://127.0.0.1:{port}/healthz", child, timeout=60)
+    name = "gateway+auth+redis" if redis else "gateway+auth"
+    return Target(name, proxy_urls(port), headers={"Authorization": f"Bearer {CHAIN_KEY}"}, child=child)
 
 
 def gateway_command(args: argparse.Namespace) -> list[str]:
@@ -194,6 +241,8 @@ def start_litellm(ctx: Ctx) -> Target:
 
 STARTERS: dict[str, Callable[[Ctx], Target]] = {
     "direct": direct_target, "thin": start_thin, "gateway": start_gateway, "litellm": start_litellm,
+    "gateway+auth": lambda ctx: start_chain_gateway(ctx, redis=False),
+    "gateway+auth+redis": lambda ctx: start_chain_gateway(ctx, redis=True),
 }
 
 
@@ -496,7 +545,18 @@ def goals(cells: list[Cell], ttfb: dict[str, dict[str, Any]], hi: int) -> list[G
              "req/s", clean(("gateway", "stream", hi))),
         Goal("added stream TTFB p50 at c=1 (gateway - direct)", diff(t_g.get("p50_ms"), t_d.get("p50_ms")),
              GOAL_ADDED_TTFB_MS, False, "ms", not t_g.get("errors") and not t_d.get("errors")),
+        *chain_goals(cells, hi, clean),
     ]
+
+
+def chain_goals(cells: list[Cell], hi: int, clean: Callable[..., bool]) -> list[Goal]:
+    out = []
+    for name in ("gateway+auth", "gateway+auth+redis"):
+        found = find(cells, name, "chat", hi)
+        if found is not None:
+            out.append(Goal(f"{name} non-stream req/s at c={hi} (issue 3)", found.rps, GOAL_CHAIN_RPS, True,
+                            "req/s", clean((name, "chat", hi))))
+    return out
 
 
 def print_report(cells: list[Cell], targets: dict[str, Target], concs: list[int],
@@ -535,6 +595,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--concurrency", default="1,64", help="comma-separated wrk connection counts")
     p.add_argument("--litellm", action="store_true", help=f"also measure LiteLLM proxy {LITELLM_VERSION} "
                    "(installs it once into bench/.venv-litellm)")
+    p.add_argument("--chain", action="store_true",
+                   help="also measure the gateway with the authn/authz/limits chain, in process and on Redis")
     p.add_argument("--no-thin", action="store_true", help="skip the thin-proxy reference rows")
     p.add_argument("--no-gateway", action="store_true", help="skip the gateway rows")
     p.add_argument("--gateway-cmd", default=None,
@@ -567,6 +629,8 @@ def selected_targets(args: argparse.Namespace) -> list[str]:
         names.append("thin")
     if not args.no_gateway:
         names.append("gateway")
+    if args.chain:
+        names += ["gateway+auth", "gateway+auth+redis"]
     if args.litellm:
         names.append("litellm")
     return names
