@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Collection
 from typing import Any
 
 import orjson
@@ -10,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.api.responses import JSON, error_response
-from gateway.errors import ModelNotFound
+from gateway.errors import GatewayError, ModelNotFound
 from gateway.observability.exchange import exchange_of
 from gateway.runtime import Runtime
 from routers.registry import MODEL_VISIBILITY
@@ -24,13 +25,21 @@ class ModelsEndpoint:
     def _card(self, name: str, owned_by: str) -> dict[str, Any]:
         return {"id": name, "object": "model", "created": self._created, "owned_by": owned_by}
 
-    async def list(self, request: Request) -> Response:
-        exchange_of(request.scope).route = "models"
-        registry = self._runtime.registry
+    async def _allowed(self, request: Request) -> Collection[str] | None:
         visibility = self._runtime.lookup(MODEL_VISIBILITY)
-        allowed = await visibility(request) if visibility is not None else None
+        return await visibility(request) if visibility is not None else None
+
+    async def list(self, request: Request) -> Response:
+        ex = exchange_of(request.scope)
+        ex.route = "models"
+        registry = self._runtime.registry
+        try:
+            allowed = await self._allowed(request)
+        except GatewayError as err:
+            ex.error_code = err.code
+            return error_response(err)
         data = [self._card(m.name, m.owned_by) for m in registry if allowed is None or m.name in allowed]
-        if registry.auto is not None:
+        if registry.auto is not None and allowed is None:
             data.append(self._card(registry.auto_name, "llmops"))
         return Response(orjson.dumps({"object": "list", "data": data}), media_type=JSON)
 
@@ -39,11 +48,16 @@ class ModelsEndpoint:
         ex.route = "models"
         name = request.path_params["model"]
         registry = self._runtime.registry
+        try:
+            allowed = await self._allowed(request)
+        except GatewayError as err:
+            ex.error_code = err.code
+            return error_response(err)
         if registry.auto is not None and name == registry.auto_name:
             return Response(orjson.dumps(self._card(name, "llmops")), media_type=JSON)
         entry = registry.resolve(name)
-        if entry is None:
-            err = ModelNotFound(f"The model {name!r} does not exist or you do not have access to it.", param="model")
-            ex.error_code = err.code
-            return error_response(err)
+        if entry is None or (allowed is not None and entry.name not in allowed):
+            missing = ModelNotFound(f"The model {name!r} does not exist or you do not have access to it.", param="model")
+            ex.error_code = missing.code
+            return error_response(missing)
         return Response(orjson.dumps(self._card(name, entry.owned_by)), media_type=JSON)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from functools import partial
 
+from starlette.requests import Request
 from starlette.routing import BaseRoute
+
+from gateway.identity.access import usable_models
 
 from gateway.identity.admin import AdminGuard, KeyAdmin, key_routes
 from gateway.identity.authenticator import Authenticator
@@ -12,6 +16,7 @@ from gateway.identity.memory import MemoryKeyStore
 from gateway.identity.secrets import KeyHasher
 from gateway.identity.types import AUTHENTICATOR, KEY_STORE, KeyStore
 from gateway.runtime import Runtime
+from routers.registry import MODEL_VISIBILITY, ModelVisibility
 
 
 async def start(runtime: Runtime) -> None:
@@ -27,7 +32,17 @@ async def start(runtime: Runtime) -> None:
         store = MemoryKeyStore()
     pepper = settings.pepper.get_secret_value().encode() if settings.pepper else None
     runtime.provide(KEY_STORE, store)
-    runtime.provide(AUTHENTICATOR, Authenticator(settings, store, KeyHasher(pepper)))
+    authenticator = Authenticator(settings, store, KeyHasher(pepper))
+    runtime.provide(AUTHENTICATOR, authenticator)
+    if "authn" in runtime.settings.chain:
+        visible: ModelVisibility = partial(_visible_models, runtime, authenticator)
+        runtime.provide(MODEL_VISIBILITY, visible)
+
+
+async def _visible_models(runtime: Runtime, authenticator: Authenticator, request: Request) -> Collection[str]:
+    """``/v1/models`` needs a valid key too, and lists only the models that key may use."""
+    principal = await authenticator.authenticate(request.headers)
+    return set(usable_models(principal, [entry.name for entry in runtime.registry]))
 
 
 def routes(runtime: Runtime) -> list[BaseRoute]:

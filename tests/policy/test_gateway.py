@@ -120,3 +120,17 @@ def test_remote_opa_through_the_gateway(sim: ServerProcess, start_gateway: Gatew
     assert intern.chat.completions.create(model="sim-chat", messages=ASK).choices
     with pytest.raises(openai.PermissionDeniedError, match="may not use model"):
         intern.chat.completions.create(model="sim-code", messages=ASK)
+
+
+def test_models_list_needs_a_key_and_shows_only_granted_models(sim: ServerProcess, start_gateway: GatewayFactory) -> None:
+    config = chain_config(sim.url)
+    config["auth"]["static_keys"].append(  # type: ignore[index]
+        {"key": "sk-narrow-test-0123456789", "key_id": "narrow", "tenant": "ops", "models": ["sim-chat"]}
+    )
+    gw = start_gateway(config)
+    assert httpx.get(f"{gw.url}/v1/models").status_code == 401
+    narrow = client(gw, "sk-narrow-test-0123456789")
+    assert {m.id for m in narrow.models.list()} == {"sim-chat"}
+    with pytest.raises(openai.NotFoundError):
+        narrow.models.retrieve("sim-code")
+    assert {"sim-chat", "sim-code"} <= {m.id for m in client(gw, ADMIN).models.list()}
