@@ -1,0 +1,147 @@
+"""Run one step's server-side tool calls: authorize each, place and run the allowed ones, and turn
+every outcome (result, denial, bad arguments, refused job) into a ``tool`` message plus a trace.
+
+Calls of a step run concurrently. With a workspace (``llmops.workspace``) every call of the request
+is pinned to the node that holds it (co-scheduling). Node failures that cannot be retried, no
+eligible node and deadlines are errors for the client (``UpstreamError`` family), not tool messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from executors.errors import JobRejected
+from executors.spec import Job, Result
+from gateway.context import RequestContext
+from gateway.errors import GatewayError
+from middleware.tools.authorize import ToolAuthorizer, Verdict
+from middleware.tools.jobs import BadArguments, build_job, dataset_of, job_id, parse_arguments
+from middleware.tools.offer import Offer
+from middleware.tools.options import LoopOptions
+from middleware.tools.trace import CallTrace
+from routers.scheduler import JobRefused, NoEligibleNode, Placement, Scheduler
+
+
+@dataclass(slots=True)
+class CallState:
+    """Per-request state shared by the steps: deadline and the node holding the workspace."""
+
+    ctx: RequestContext
+    offer: Offer
+    options: LoopOptions
+    deadline: float  # time.monotonic()
+    workspace_node: str | None = None
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+@dataclass(slots=True)
+class Prepared:
+    call: dict[str, Any]
+    trace: CallTrace
+    job: Job | None = None
+    placement: Placement | None = None
+    idempotent: bool = False
+    content: str = ""
+
+
+class ToolCalls:
+    def __init__(self, authorizer: ToolAuthorizer, scheduler: Scheduler | None) -> None:
+        self._authorizer = authorizer
+        self._scheduler = scheduler
+
+    async def run_step(self, state: CallState, step: int, calls: list[dict[str, Any]]) -> list[Prepared]:
+        prepared = await asyncio.gather(*(self._prepare(state, step, i, c) for i, c in enumerate(calls)))
+        try:
+            async with asyncio.TaskGroup() as group:
+                for p in prepared:
+                    if p.job is not None:
+                        group.create_task(self._execute(state, p))
+        except* GatewayError as errors:
+            raise errors.exceptions[0] from None
+        return list(prepared)
+
+    async def _prepare(self, state: CallState, step: int, index: int, call: dict[str, Any]) -> Prepared:
+        fn = call.get("function") or {}
+        name = str(fn.get("name", ""))
+        p = Prepared(call, CallTrace(str(call.get("id", "")), name))
+        entry = state.offer.server[name]
+        try:
+            args = parse_arguments(fn.get("arguments"))
+            verdict = await self._authorizer.authorize(state.ctx, entry, args)
+            if not verdict.allow:
+                return _denied(p, verdict)
+            wid = job_id(state.ctx.request_id, step, index)
+            p.job = build_job(entry, args, verdict.grants, job_id=wid, workspace=state.options.workspace)
+        except (BadArguments, JobRejected) as exc:
+            return _failed(p, f"invalid call: {exc}")
+        p.trace.decision_id = verdict.decision_id or None
+        p.idempotent = entry.idempotent
+        p.placement = Placement(
+            p.job.runtime, _tenant(state.ctx), entry.options.driver, entry.options.labels, verdict.regions,
+            dataset_of(entry, args), state.options.data_region, batch=state.options.batch,
+        )
+        return p
+
+    async def _execute(self, state: CallState, p: Prepared) -> None:
+        assert p.job is not None and p.placement is not None
+        if self._scheduler is None:
+            raise NoEligibleNode("No tool nodes are configured (tools.node_secret or tools.nodes).")
+        placement = await self._pinned(state, p.placement)
+        started = time.perf_counter()
+        try:
+            dispatch = await self._scheduler.run(p.job, placement, idempotent=p.idempotent, deadline=state.deadline)
+        except JobRefused as exc:
+            _failed(p, exc.message)
+            p.trace.duration_ms = _ms(started)
+            return
+        p.trace.node, p.trace.attempts = dispatch.node.id, dispatch.attempts
+        p.trace.queued_ms = round(dispatch.queued_ms, 2)
+        _finished(p, dispatch.result, _ms(started))
+
+    async def _pinned(self, state: CallState, placement: Placement) -> Placement:
+        if state.options.workspace is None or self._scheduler is None:
+            return placement
+        async with state.lock:  # the first call of the request chooses the workspace's node
+            if state.workspace_node is None:
+                state.workspace_node = (await self._scheduler.choose(placement)).id
+        return replace(placement, pin=state.workspace_node)
+
+
+def tool_content(result: Result) -> str:
+    """What the model reads: stdout on a clean exit, else exit code, limit, stdout and stderr."""
+    if result.exit_code == 0 and not result.stderr.strip() and not (result.timed_out or result.limit):
+        return result.stdout
+    head = f"exit code {result.exit_code}"
+    if result.timed_out or result.limit:
+        head += f" (stopped: {'wall-clock' if result.timed_out else result.limit} limit)"
+    return f"{head}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+
+
+def _finished(p: Prepared, result: Result, ms: float) -> None:
+    p.content = tool_content(result)
+    p.trace.driver, p.trace.exit_code, p.trace.duration_ms = result.driver, result.exit_code, ms
+    p.trace.status = "ok" if result.exit_code == 0 else "error"
+
+
+def _denied(p: Prepared, verdict: Verdict) -> Prepared:
+    reason = "; ".join(verdict.reasons) or "denied by policy"
+    p.trace.status, p.trace.reason, p.trace.decision_id = "denied", reason, verdict.decision_id or None
+    p.content = f"error: the tool call was denied by policy and not run: {reason}"
+    return p
+
+
+def _failed(p: Prepared, reason: str) -> Prepared:
+    p.trace.status, p.trace.reason = "error", reason
+    p.content = f"error: {reason}"
+    return p
+
+
+def _tenant(ctx: RequestContext) -> str:
+    return ctx.principal.tenant if ctx.principal is not None else ""
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 2)

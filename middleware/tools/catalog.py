@@ -1,0 +1,55 @@
+"""The tool registry: built-ins enabled in config plus user-defined tools, with how each one runs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from executors.tools import BUILTIN_TOOLS, ToolDef, tool_from_config
+from gateway.config.sections.tools import CustomTool, ToolOptions, ToolsSettings
+
+# Re-running these on another node after a failure is safe (sandboxed, no network, no state kept).
+_IDEMPOTENT_BUILTINS = frozenset({"python", "shell"})
+
+
+@dataclass(frozen=True, slots=True)
+class ToolEntry:
+    spec: ToolDef
+    options: ToolOptions
+    idempotent: bool
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
+class ToolCatalog:
+    def __init__(self, entries: Mapping[str, ToolEntry]) -> None:
+        self._entries = dict(entries)
+
+    @classmethod
+    def from_settings(cls, settings: ToolsSettings) -> ToolCatalog:
+        entries: dict[str, ToolEntry] = {}
+        for name in settings.builtin:
+            options = settings.options.get(name, ToolOptions())
+            idempotent = options.idempotent if options.idempotent is not None else name in _IDEMPOTENT_BUILTINS
+            entries[name] = ToolEntry(BUILTIN_TOOLS[name], options, idempotent)
+        for custom in settings.custom:
+            entries[custom.name] = ToolEntry(_custom_def(custom), custom, bool(custom.idempotent))
+        return cls(entries)
+
+    def get(self, name: str) -> ToolEntry | None:
+        return self._entries.get(name)
+
+    def names(self) -> list[str]:
+        return sorted(self._entries)
+
+
+def _custom_def(tool: CustomTool) -> ToolDef:
+    return tool_from_config(
+        {
+            "name": tool.name, "description": tool.description, "parameters": tool.parameters,
+            "image": tool.image, "module": tool.module, "command": list(tool.command),
+            "secrets": list(tool.secrets), "egress": list(tool.egress),
+        }
+    )

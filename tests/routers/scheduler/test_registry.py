@@ -1,0 +1,95 @@
+"""Heartbeats in (signed, never replayed), nodes out (expired when stale), in memory and in Redis."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from typing import Any
+
+import httpx
+import pytest
+import redis.asyncio as aioredis
+from starlette.applications import Starlette
+from starlette.routing import Route
+
+from executors.signing import sign
+from gateway.config.sections.tools import SchedulerSettings
+from gateway.observability.logging import JsonLog
+from routers.scheduler import MemoryNodeRegistry, NodeRegistry, Scheduler, node_from_heartbeat
+from routers.scheduler.heartbeat import HeartbeatEndpoint
+from routers.scheduler.redis_registry import RedisNodeRegistry
+from tests.routers.scheduler.fakes import FakeRunner, node
+
+SECRET = b"hb-secret"
+PATH = "/internal/nodes/heartbeat"
+
+
+def beat(node_id: str = "n1", **extra: Any) -> dict[str, Any]:
+    return {
+        "node_id": node_id, "url": "http://127.0.0.1:9", "labels": {"region": "eu", "zone": "a",
+                                                                     "runtimes": "http,python,shell"},
+        "drivers": {"bwrap": {"available": True, "runtimes": ["python", "shell"]},
+                    "docker": {"available": False, "reason": "no daemon"}},
+        "free_slots": 1, "slots": 2, "datasets": ["docs"], **extra,
+    }
+
+
+def test_heartbeat_parsing() -> None:
+    info = node_from_heartbeat(beat(), 100.0)
+    assert info.drivers == ("bwrap",) and info.runtimes == ("http", "python", "shell")
+    assert info.labels == {"region": "eu", "zone": "a"} and info.datasets == ("docs",)
+    assert (info.slots, info.free_slots, info.last_seen) == (2, 1, 100.0)
+    bad: Any
+    for bad in ([], {"url": "http://x"}, beat(slots="2"), beat(datasets="docs"), beat(labels={"a": 1})):
+        with pytest.raises(ValueError):
+            node_from_heartbeat(bad, 0.0)
+
+
+async def check_registry(registry: NodeRegistry) -> None:
+    now = time.time()
+    await registry.upsert(node_from_heartbeat(beat("n1"), now - 20))
+    await registry.upsert(node_from_heartbeat(beat("n2"), now))
+    assert [n.id for n in await registry.live(now)] == ["n2", "static-1"]
+    assert await registry.claim_nonce("abc", 10)
+
+
+async def test_memory_registry_expires_stale_nodes_and_keeps_static_ones() -> None:
+    await check_registry(MemoryNodeRegistry(15.0, [node("static-1")]))
+
+
+async def test_redis_registry_is_shared_and_rejects_replayed_nonces(redis_url: str) -> None:
+    client = aioredis.from_url(redis_url)
+    await client.flushdb()
+    try:
+        await check_registry(RedisNodeRegistry(client, 15.0, [node("static-1")]))
+        replica = RedisNodeRegistry(client, 15.0)
+        assert [n.id for n in await replica.live(time.time())] == ["n2"]
+        assert not await replica.claim_nonce("abc", 10)
+    finally:
+        await client.aclose()
+
+
+def client_for(scheduler: Scheduler) -> httpx.AsyncClient:
+    endpoint = HeartbeatEndpoint(SECRET, scheduler, JsonLog(io.BytesIO()))
+    app = Starlette(routes=[Route(PATH, endpoint.handle, methods=["POST"])])
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://cp")
+
+
+async def test_signed_heartbeat_registers_and_bad_ones_are_401() -> None:
+    s = Scheduler(MemoryNodeRegistry(15.0), FakeRunner(), SchedulerSettings())
+    body = json.dumps(beat()).encode()
+    async with client_for(s) as http:
+        assert (await http.post(PATH, content=body)).status_code == 401
+        assert (await http.post(PATH, content=body, headers=sign(b"wrong", "POST", PATH, body))).status_code == 401
+        stale = sign(SECRET, "POST", PATH, body, now=time.time() - 600)
+        assert (await http.post(PATH, content=body, headers=stale)).status_code == 401
+        assert await s.refresh() == []
+        headers = sign(SECRET, "POST", PATH, body)
+        ok = await http.post(PATH, content=body, headers=headers)
+        assert ok.status_code == 200 and ok.json()["node_id"] == "n1"
+        replay = await http.post(PATH, content=body, headers=headers)
+        assert replay.status_code == 401 and "replayed" in replay.text
+        bad = b'{"node_id": 1}'
+        assert (await http.post(PATH, content=bad, headers=sign(SECRET, "POST", PATH, bad))).status_code == 400
+    assert [n.id for n in await s.refresh()] == ["n1"]
