@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -40,11 +41,19 @@ def embedded() -> Iterator[ServerProcess]:
 
 
 def test_embedded_default_prints_a_working_curl(embedded: ServerProcess) -> None:
+    deadline = time.monotonic() + 10
+    while "-d '" not in embedded.logs() and time.monotonic() < deadline:
+        time.sleep(0.05)
     printed = embedded.logs()
     assert "embedded defaults" in printed
-    curl = printed[printed.index("curl") :].split("\n{", 1)[0].replace("\\\n", " ")
+    lines = printed.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.strip().startswith("curl "))
+    data = next(line for line in lines[start:] if line.strip().startswith("-d '"))
+    curl = lines[start].rstrip(" \\") + " " + data.strip()
     out = subprocess.run(["bash", "-c", curl], capture_output=True, text=True, timeout=30, check=True).stdout
-    assert json.loads(out)["choices"][0]["message"]["content"]
+    answer = json.loads(out)
+    assert "choices" in answer, answer
+    assert answer["choices"][0]["message"]["content"]
 
 
 def test_readme_curl_lines(embedded: ServerProcess) -> None:
