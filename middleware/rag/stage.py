@@ -1,0 +1,92 @@
+"""The "rag" stage: retrieve for the last user turn, inject, cite out of band.
+
+Headers: ``x-llmops-rag: augmented|none|unavailable`` and ``x-llmops-citations: <chunk ids>``; the
+JSON body gains ``llmops.citations`` (streams carry the header only).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from prometheus_client import Counter
+
+from gateway.chain import Handler
+from gateway.config.sections.rag import RagSettings
+from gateway.context import Reply, RequestContext
+from gateway.embeddings.base import EmbeddingError
+from gateway.errors import ServiceOverloaded
+from gateway.vectorstores.access import authorize_store, tenant_of
+from gateway.vectorstores.errors import StoreUnavailable
+from gateway.vectorstores.objects import Hit
+from gateway.vectorstores.service import VECTOR_STORES, VectorStoreService
+from middleware.rag.inject import citation_header, citations, context_message, insert_before_last_user, with_citations
+from middleware.rag.request import last_user_text, requested_stores, strip_file_search
+
+if TYPE_CHECKING:
+    from gateway.runtime import Runtime
+
+RAG_HEADER = "x-llmops-rag"
+CITATIONS_HEADER = "x-llmops-citations"
+
+
+class RagStage:
+    name = "rag"
+
+    def __init__(self, runtime: Runtime, service: VectorStoreService, outcomes: Counter) -> None:
+        self._runtime = runtime
+        self._service = service
+        self._settings: RagSettings = runtime.settings.rag
+        self._outcomes = outcomes
+
+    async def __call__(self, ctx: RequestContext, call_next: Handler) -> Reply:
+        if ctx.route != "chat":
+            return await call_next(ctx)
+        store_ids = requested_stores(ctx, self._settings)
+        strip_file_search(ctx.body)
+        query = last_user_text(ctx.body)
+        if not store_ids or not query:
+            return await call_next(ctx)
+        hits = await self._retrieve(ctx, store_ids, query)
+        if hits is None:
+            return await call_next(ctx)
+        return await self._augmented(ctx, hits, call_next)
+
+    async def _retrieve(self, ctx: RequestContext, store_ids: tuple[str, ...], query: str) -> list[Hit] | None:
+        try:
+            stores = [await self._service.store(tenant_of(ctx.principal), sid) for sid in store_ids]
+            for store in stores:
+                await authorize_store(self._runtime, ctx.principal, store.id, ctx.model, ctx.request_id)
+            vector = (await self._service.embedder.embed([query]))[0]
+            hits: list[Hit] = []
+            for store in stores:
+                hits += await self._service.search(store, vector, self._settings.top_k, None,
+                                                   self._settings.score_threshold)
+        except (StoreUnavailable, EmbeddingError):
+            if self._settings.on_unavailable == "fail":
+                raise ServiceOverloaded("Retrieval is unavailable.", code="rag_unavailable") from None
+            self._outcomes.labels("unavailable").inc()
+            ctx.response_headers[RAG_HEADER] = "unavailable"
+            return None
+        return sorted(hits, key=lambda h: -h.score)[: self._settings.top_k]
+
+    async def _augmented(self, ctx: RequestContext, hits: list[Hit], call_next: Handler) -> Reply:
+        if not hits:
+            self._outcomes.labels("none").inc()
+            ctx.response_headers[RAG_HEADER] = "none"
+            return await call_next(ctx)
+        message = context_message(hits, self._settings.max_context_chars)
+        ctx.body["messages"] = insert_before_last_user(list(ctx.body["messages"]), message)
+        self._outcomes.labels("augmented").inc()
+        ctx.response_headers[RAG_HEADER] = "augmented"
+        ctx.response_headers[CITATIONS_HEADER] = citation_header(hits)
+        reply = await call_next(ctx)
+        if reply.stream is None and reply.status == 200 and reply.media_type.startswith("application/json"):
+            reply = replace(reply, body=with_citations(reply.body, citations(hits)))
+        return reply
+
+
+def build(runtime: Runtime) -> RagStage:
+    outcomes = Counter("llmops_rag_requests", "Chat requests that named vector stores, by outcome.",
+                       ["outcome"], registry=runtime.metrics.registry)
+    return RagStage(runtime, runtime.require(VECTOR_STORES), outcomes)
