@@ -1,0 +1,45 @@
+"""The authn stage alone, with an authenticator double."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pytest
+
+from gateway.context import Principal, Reply, RequestContext
+from gateway.errors import AuthenticationFailed
+from middleware.authn.stage import AuthnStage
+
+ALICE = Principal(tenant="acme", key_id="alice")
+
+
+class Authenticator:
+    async def authenticate(self, headers: Mapping[str, str]) -> Principal:
+        if headers.get("authorization") != "Bearer good":
+            raise AuthenticationFailed("Incorrect API key provided.")
+        return ALICE
+
+
+def ctx(headers: dict[str, str]) -> RequestContext:
+    return RequestContext("r1", "chat", "m", {}, None, headers)
+
+
+async def test_a_valid_key_sets_the_principal_and_continues() -> None:
+    seen: list[Principal | None] = []
+
+    async def router(c: RequestContext) -> Reply:
+        seen.append(c.principal)
+        return Reply()
+
+    await AuthnStage(Authenticator())(ctx({"authorization": "Bearer good"}), router)  # type: ignore[arg-type]
+    assert seen == [ALICE]
+
+
+@pytest.mark.parametrize("headers", [{}, {"authorization": "Bearer bad"}, {"authorization": "Basic x"}])
+async def test_anything_else_is_a_401_before_the_router(headers: dict[str, str]) -> None:
+    async def router(c: RequestContext) -> Reply:
+        raise AssertionError("unauthenticated requests must not be routed")
+
+    with pytest.raises(AuthenticationFailed) as caught:
+        await AuthnStage(Authenticator())(ctx(headers), router)  # type: ignore[arg-type]
+    assert caught.value.status == 401

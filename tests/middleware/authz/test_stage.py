@@ -1,0 +1,71 @@
+"""The authz stage alone, with a recording policy engine double."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+
+from gateway.context import Principal, Reply, RequestContext
+from gateway.errors import PermissionDenied
+from gateway.policy.types import DECISION, Decision, Obligations
+from middleware.authz.stage import AuthzStage
+
+
+class Engine:
+    def __init__(self, decision: Decision) -> None:
+        self.decision = decision
+        self.seen: list[tuple[str, Mapping[str, Any]]] = []
+
+    async def decide(self, action: str, document: Mapping[str, Any]) -> Decision:
+        self.seen.append((action, document))
+        return self.decision
+
+
+def chat(body: dict[str, Any] | None = None) -> RequestContext:
+    raw = body or {"model": "sim-chat", "messages": [{"role": "user", "content": "hi"}]}
+    ctx = RequestContext("r1", "chat", "sim-chat", raw, None, {})
+    ctx.principal = Principal(tenant="acme", key_id="k1", roles=("dev",))
+    return ctx
+
+
+async def answer(ctx: RequestContext) -> Reply:
+    return Reply(body=b"{}")
+
+
+async def test_allow_passes_the_subject_action_and_model_to_the_engine() -> None:
+    engine = Engine(Decision(True, decision_id="d1"))
+    ctx = chat()
+    reply = await AuthzStage(engine, "eu-west")(ctx, answer)
+    assert reply.body == b"{}"
+    action, document = engine.seen[0]
+    assert action == "chat"
+    assert document["subject"]["tenant"] == "acme" and document["subject"]["roles"] == ["dev"]
+    assert document["resource"]["model"] == "sim-chat"
+    assert document["context"]["region"] == "eu-west"
+    assert ctx.get(DECISION) is engine.decision
+
+
+async def test_deny_is_a_403_with_reasons_and_never_calls_next() -> None:
+    engine = Engine(Decision(False, reasons=("team 'acme' may not use model 'sim-chat'",), decision_id="d2"))
+
+    async def must_not_run(ctx: RequestContext) -> Reply:
+        raise AssertionError("denied requests must not reach the router")
+
+    with pytest.raises(PermissionDenied) as caught:
+        await AuthzStage(engine, "local")(chat(), must_not_run)
+    assert caught.value.status == 403
+    assert "may not use model" in caught.value.message
+    assert caught.value.headers["x-policy-decision-id"] == "d2"
+
+
+@pytest.mark.parametrize(("asked", "expected"), [(None, 100), (50, 50), (500, 100)])
+async def test_max_tokens_obligation_caps_the_body(asked: int | None, expected: int) -> None:
+    engine = Engine(Decision(True, obligations=Obligations(max_tokens=100)))
+    body: dict[str, Any] = {"model": "sim-chat", "messages": [{"role": "user", "content": "hi"}]}
+    if asked is not None:
+        body["max_tokens"] = asked
+    ctx = chat(body)
+    await AuthzStage(engine, "local")(ctx, answer)
+    assert ctx.body["max_tokens"] == expected
