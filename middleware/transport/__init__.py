@@ -2,6 +2,7 @@
 
 from middleware.transport.access_log import AccessLogMiddleware
 from middleware.transport.body_limit import BodyLimitMiddleware
+from middleware.transport.errors import ErrorMiddleware
 from middleware.transport.request_id import RequestIdMiddleware
 
-__all__ = ["AccessLogMiddleware", "BodyLimitMiddleware", "RequestIdMiddleware"]
+__all__ = ["AccessLogMiddleware", "BodyLimitMiddleware", "ErrorMiddleware", "RequestIdMiddleware"]

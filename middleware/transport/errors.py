@@ -1,0 +1,59 @@
+"""The last line of defence: anything the routes did not answer becomes OpenAI's error envelope.
+
+``HTTPException`` from routing (404 unknown URL, 405 wrong method) and any ``GatewayError`` map to
+their envelopes; anything else is a 500 ``internal_error`` whose type is logged, never a traceback
+on the wire. No send wrapper on the happy path: if the response had already started, the second
+start is refused by the server and the connection is simply closed.
+"""
+
+from __future__ import annotations
+
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from gateway.errors import GatewayError, MethodNotAllowed, NotFound
+from gateway.observability.exchange import exchange_of
+from gateway.observability.logging import JsonLog
+
+
+class ErrorMiddleware:
+    def __init__(self, app: ASGIApp, log: JsonLog) -> None:
+        self.app = app
+        self._log = log
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        # Routing raises HTTPException (rather than answering in plain text) when "app" is set.
+        scope.setdefault("app", self.app)
+        try:
+            await self.app(scope, receive, send)
+        except HTTPException as exc:
+            await self._answer(scope, send, _from_http(scope, exc))
+        except GatewayError as exc:
+            await self._answer(scope, send, exc)
+        except Exception as exc:
+            ex = exchange_of(scope)
+            self._log.error("unhandled_error", request_id=ex.request_id, exception=type(exc).__name__)
+            await self._answer(scope, send, GatewayError("The gateway hit an internal error.", code="internal_error"))
+
+    async def _answer(self, scope: Scope, send: Send, err: GatewayError) -> None:
+        exchange_of(scope).error_code = err.code
+        body = err.body()
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        headers += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in err.headers.items()]
+        try:
+            await send({"type": "http.response.start", "status": err.status, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+        except RuntimeError:
+            pass  # the response had already started: nothing more can be said on this connection
+
+
+def _from_http(scope: Scope, exc: HTTPException) -> GatewayError:
+    method, path = scope.get("method", "?"), scope.get("path", "?")
+    if exc.status_code == 405:
+        return MethodNotAllowed(f"Method {method} is not allowed for {path}.", headers=exc.headers)
+    if exc.status_code == 404:
+        return NotFound(f"Invalid URL ({method} {path}).", code="unknown_url")
+    return GatewayError(str(exc.detail), status=exc.status_code)
