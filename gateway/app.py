@@ -16,11 +16,11 @@ from collections.abc import AsyncIterator
 from starlette.routing import BaseRoute, Route, Router
 from starlette.types import ASGIApp
 
+from gateway.api.asgi import Endpoint
 from gateway.api.audio import TranscriptionEndpoint
 from gateway.api.health import HealthEndpoints
 from gateway.api.models import ModelsEndpoint
 from gateway.api.openai_json import JsonEndpoint
-from gateway.api.asgi import Endpoint
 from gateway.observability.exchange import RequestIds
 from gateway.runtime import Runtime, features
 from gateway.schemas import (

@@ -36,7 +36,8 @@ def default_config(sim_url: str, environ: Mapping[str, str]) -> dict[str, Any]:
         raise ConfigError("config/default.yaml: must be a mapping")
     if environ.get("OPENAI_API_KEY"):
         raw.setdefault("backends", []).append(
-            {"name": "openai", "type": "openai", "base_url": "https://api.openai.com/v1", "api_key_env": "OPENAI_API_KEY"}
+            {"name": "openai", "type": "openai", "base_url": "https://api.openai.com/v1",
+             "api_key_env": "OPENAI_API_KEY"}
         )
         raw.setdefault("models", []).extend(
             {"name": m, "owned_by": "openai", "deployments": [{"backend": "openai"}]} for m in OPENAI_MODELS

@@ -53,7 +53,8 @@ class TranscriptionEndpoint:
         for key, value in form.multi_items():
             if isinstance(value, UploadFile):
                 data = await value.read()
-                files.append(UploadedFile(key, value.filename or "audio", value.content_type or "application/octet-stream", data))
+                kind = value.content_type or "application/octet-stream"
+                files.append(UploadedFile(key, value.filename or "audio", kind, data))
             elif key.endswith("[]"):
                 fields.setdefault(key, []).append(value)
             else:

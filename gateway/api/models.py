@@ -57,7 +57,9 @@ class ModelsEndpoint:
             return Response(orjson.dumps(self._card(name, "llmops")), media_type=JSON)
         entry = registry.resolve(name)
         if entry is None or (allowed is not None and entry.name not in allowed):
-            missing = ModelNotFound(f"The model {name!r} does not exist or you do not have access to it.", param="model")
+            missing = ModelNotFound(
+                f"The model {name!r} does not exist or you do not have access to it.", param="model"
+            )
             ex.error_code = missing.code
             return error_response(missing)
         return Response(orjson.dumps(self._card(name, entry.owned_by)), media_type=JSON)

@@ -9,7 +9,6 @@ from starlette.requests import Request
 from starlette.routing import BaseRoute
 
 from gateway.identity.access import usable_models
-
 from gateway.identity.admin import AdminGuard, KeyAdmin, key_routes
 from gateway.identity.authenticator import Authenticator
 from gateway.identity.memory import MemoryKeyStore

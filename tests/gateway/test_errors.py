@@ -9,7 +9,12 @@ def test_envelope_has_openai_shape() -> None:
     err = ModelNotFound("no such model", param="model")
     assert err.status == 404
     assert orjson.loads(err.body()) == {
-        "error": {"message": "no such model", "type": "invalid_request_error", "param": "model", "code": "model_not_found"}
+        "error": {
+            "message": "no such model",
+            "type": "invalid_request_error",
+            "param": "model",
+            "code": "model_not_found",
+        }
     }
 
 

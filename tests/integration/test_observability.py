@@ -42,12 +42,16 @@ def test_incoming_request_id_is_kept_and_logged(gateway: ServerProcess) -> None:
 
 
 def test_unsafe_request_id_is_replaced(gateway: ServerProcess) -> None:
-    resp = httpx.post(f"{gateway.url}/v1/chat/completions", json=BODY, headers={"x-request-id": "bad id with spaces and {braces}"})
+    resp = httpx.post(
+        f"{gateway.url}/v1/chat/completions", json=BODY, headers={"x-request-id": "bad id with spaces and {braces}"}
+    )
     assert resp.headers["x-request-id"].startswith("req_")
 
 
 def test_logs_hold_no_prompt_and_no_secret(gateway: ServerProcess) -> None:
-    resp = httpx.post(f"{gateway.url}/v1/chat/completions", json=BODY, headers={"authorization": "Bearer sk-secret-123"})
+    resp = httpx.post(
+        f"{gateway.url}/v1/chat/completions", json=BODY, headers={"authorization": "Bearer sk-secret-123"}
+    )
     access_lines(gateway, resp.headers["x-request-id"])
     logs = gateway.logs()
     assert SECRET_PROMPT not in logs

@@ -26,13 +26,17 @@ ASK = [{"role": "user", "content": "hello"}]
 
 def chain_config(sim_url: str, **extra: object) -> dict[str, object]:
     return sim_config(
-        sim_url, "sim-chat", "sim-code",
+        sim_url,
+        "sim-chat",
+        "sim-code",
         chain=["authn", "authz", "limits"],
-        auth={"static_keys": [
-            {"key": ADMIN, "key_id": "admin", "tenant": "ops", "roles": ["admin"]},
-            {"key": INTERN, "key_id": "intern", "tenant": "interns"},
-            {"key": POOR, "key_id": "poor", "tenant": "ops", "budget_usd": 0.000001},
-        ]},
+        auth={
+            "static_keys": [
+                {"key": ADMIN, "key_id": "admin", "tenant": "ops", "roles": ["admin"]},
+                {"key": INTERN, "key_id": "intern", "tenant": "interns"},
+                {"key": POOR, "key_id": "poor", "tenant": "ops", "budget_usd": 0.000001},
+            ]
+        },
         limits={"prices": {"*": {"input_per_1m": 1.0, "output_per_1m": 1.0}}},
         **extra,
     )
@@ -75,8 +79,9 @@ def test_exhausted_budget_is_insufficient_quota(gateway: ServerProcess) -> None:
 def test_admin_key_lifecycle(gateway: ServerProcess) -> None:
     admin = {"authorization": f"Bearer {ADMIN}"}
     assert httpx.get(f"{gateway.url}/admin/keys", headers={"authorization": f"Bearer {INTERN}"}).status_code == 403
-    made = httpx.post(f"{gateway.url}/admin/keys", headers=admin,
-                      json={"tenant": "research", "models": ["sim-chat"], "rpm": 100})
+    made = httpx.post(
+        f"{gateway.url}/admin/keys", headers=admin, json={"tenant": "research", "models": ["sim-chat"], "rpm": 100}
+    )
     assert made.status_code == 201
     key, key_id = made.json()["key"], made.json()["key_id"]
     assert client(gateway, key).chat.completions.create(model="sim-chat", messages=ASK).choices
@@ -98,11 +103,17 @@ def test_admin_key_lifecycle(gateway: ServerProcess) -> None:
 def test_keys_and_usage_cli(gateway: ServerProcess) -> None:
     base = [sys.executable, "-m", "gateway.cli"]
     conn = ["--url", gateway.url, "--admin-key", ADMIN]
-    made = subprocess.run([*base, "keys", *conn, "create", "--tenant", "cli-team", "--role", "dev"],
-                          capture_output=True, text=True, cwd=ROOT, check=True)
+    made = subprocess.run(
+        [*base, "keys", *conn, "create", "--tenant", "cli-team", "--role", "dev"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
+    )
     assert '"key": "sk-llmops-' in made.stdout
-    listed = subprocess.run([*base, "keys", *conn, "list", "--tenant", "cli-team"], capture_output=True,
-                            text=True, cwd=ROOT, check=True)
+    listed = subprocess.run(
+        [*base, "keys", *conn, "list", "--tenant", "cli-team"], capture_output=True, text=True, cwd=ROOT, check=True
+    )
     assert "cli-team" in listed.stdout and "sk-llmops-" not in listed.stdout
     usage = subprocess.run([*base, "usage", *conn], capture_output=True, text=True, cwd=ROOT, check=True)
     assert '"tenants"' in usage.stdout
@@ -122,7 +133,9 @@ def test_remote_opa_through_the_gateway(sim: ServerProcess, start_gateway: Gatew
         intern.chat.completions.create(model="sim-code", messages=ASK)
 
 
-def test_models_list_needs_a_key_and_shows_only_granted_models(sim: ServerProcess, start_gateway: GatewayFactory) -> None:
+def test_models_list_needs_a_key_and_shows_only_granted_models(
+    sim: ServerProcess, start_gateway: GatewayFactory
+) -> None:
     config = chain_config(sim.url)
     config["auth"]["static_keys"].append(  # type: ignore[index]
         {"key": "sk-narrow-test-0123456789", "key_id": "narrow", "tenant": "ops", "models": ["sim-chat"]}

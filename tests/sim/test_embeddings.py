@@ -7,7 +7,6 @@ import openai
 import pytest
 
 from gateway.sim.embeddings import embed, encode_base64, parse_inputs
-
 from tests.support.openapi import validate
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from gateway.commands.schema import schema_text
 from gateway.config import ConfigError, load_settings, settings_from_mapping
@@ -58,7 +59,7 @@ def test_invalid_yaml_reports_the_line(tmp_path: Path) -> None:
 
 def test_settings_are_frozen() -> None:
     settings = settings_from_mapping({}, {})
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError):
         settings.server.port = 1  # type: ignore[misc]
 
 

@@ -58,5 +58,7 @@ def test_access_log_writes_one_json_line_and_counts() -> None:
     assert line["request_id"] == resp.headers["x-request-id"]
     assert line["status"] == 200 and line["route"] == "echo" and line["event"] == "request"
     assert b"secret prompt" not in stream.getvalue()
-    value = metrics.registry.get_sample_value("llmops_requests_total", {"route": "echo", "backend": "none", "status": "200"})
+    value = metrics.registry.get_sample_value(
+        "llmops_requests_total", {"route": "echo", "backend": "none", "status": "200"}
+    )
     assert value == 1
