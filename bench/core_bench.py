@@ -113,20 +113,7 @@ def start_thin(ctx: Ctx) -> Target:
 
 
 def gateway_config(upstream: c.Upstream, port: int) -> str:
-    return f"""\
-server:
-  host: 127.0.0.1
-  port: {port}
-  access_log: true
-models:
-  - name: bench-chat
-    deployments: [{{backend: nginx, model: gpt-4o-mini}}]
-  - name: bench-stream
-    deployments: [{{backend: nginx-sse, model: gpt-4o-mini}}]
-backends:
-  - {{name: nginx, type: openai, base_url: "{upstream.chat_base_url}"}}
-  - {{name: nginx-sse, type: openai, base_url: "{upstream.sse_base_url}"}}
-"""
+    return c.gateway_yaml(upstream, port)
 
 
 def chain_config(redis_url: str | None) -> str:
@@ -145,25 +132,11 @@ limits:
     return lines
 
 
-def start_redis(ctx: Ctx) -> str:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise c.BenchError("redis-server not found: apt-get install -y redis-server")
-    sock = ctx.workdir / "redis.sock"
-    cmd = [binary, "--port", "0", "--unixsocket", str(sock), "--save", "", "--appendonly", "no"]
-    c.start_pinned("redis", cmd, ctx.args.load_cpus, ctx.workdir / "redis.log")
-    deadline = time.monotonic() + 10
-    while not sock.exists():
-        if time.monotonic() > deadline:
-            raise c.BenchError("redis-server did not start")
-        time.sleep(0.05)
-    return f"unix://{sock}"
-
-
 def start_chain_gateway(ctx: Ctx, redis: bool) -> Target:
     port = c.free_port()
     cfg = ctx.workdir / f"gateway-chain{'-redis' if redis else ''}.yaml"
-    cfg.write_text(gateway_config(ctx.upstream, port) + chain_config(start_redis(ctx) if redis else None))
+    redis_url = c.start_redis(ctx.workdir, ctx.args.load_cpus) if redis else None
+    cfg.write_text(gateway_config(ctx.upstream, port) + chain_config(redis_url))
     cmd = [*gateway_command(ctx.args), "--config", str(cfg), "--port", str(port)]
     child = c.start_pinned(cfg.stem, cmd, ctx.args.server_cpus, ctx.workdir / f"{cfg.stem}.log", cwd=REPO)
     c.wait_http_ready(f"http://127.0.0.1:{port}/healthz", child, timeout=60)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Any
 
 import orjson
@@ -15,6 +15,8 @@ from gateway.errors import GatewayError, ModelNotFound
 from gateway.observability.exchange import exchange_of
 from gateway.runtime import Runtime
 from routers.registry import MODEL_VISIBILITY
+
+Build = Callable[[Request, "Collection[str] | None"], dict[str, Any]]
 
 
 class ModelsEndpoint:
@@ -30,36 +32,34 @@ class ModelsEndpoint:
         return await visibility(request) if visibility is not None else None
 
     async def list(self, request: Request) -> Response:
+        return await self._answer(request, self._list)
+
+    async def get(self, request: Request) -> Response:
+        return await self._answer(request, self._get)
+
+    async def _answer(self, request: Request, build: Build) -> Response:
         ex = exchange_of(request.scope)
         ex.route = "models"
-        registry = self._runtime.registry
         try:
-            allowed = await self._allowed(request)
+            body = build(request, await self._allowed(request))
         except GatewayError as err:
             ex.error_code = err.code
             return error_response(err)
+        return Response(orjson.dumps(body), media_type=JSON)
+
+    def _list(self, request: Request, allowed: Collection[str] | None) -> dict[str, Any]:
+        registry = self._runtime.registry
         data = [self._card(m.name, m.owned_by) for m in registry if allowed is None or m.name in allowed]
         if registry.auto is not None and allowed is None:
             data.append(self._card(registry.auto_name, "llmops"))
-        return Response(orjson.dumps({"object": "list", "data": data}), media_type=JSON)
+        return {"object": "list", "data": data}
 
-    async def get(self, request: Request) -> Response:
-        ex = exchange_of(request.scope)
-        ex.route = "models"
+    def _get(self, request: Request, allowed: Collection[str] | None) -> dict[str, Any]:
         name = request.path_params["model"]
         registry = self._runtime.registry
-        try:
-            allowed = await self._allowed(request)
-        except GatewayError as err:
-            ex.error_code = err.code
-            return error_response(err)
         if registry.auto is not None and name == registry.auto_name:
-            return Response(orjson.dumps(self._card(name, "llmops")), media_type=JSON)
+            return self._card(name, "llmops")
         entry = registry.resolve(name)
         if entry is None or (allowed is not None and entry.name not in allowed):
-            missing = ModelNotFound(
-                f"The model {name!r} does not exist or you do not have access to it.", param="model"
-            )
-            ex.error_code = missing.code
-            return error_response(missing)
-        return Response(orjson.dumps(self._card(name, entry.owned_by)), media_type=JSON)
+            raise ModelNotFound(f"The model {name!r} does not exist or you do not have access to it.", param="model")
+        return self._card(name, entry.owned_by)

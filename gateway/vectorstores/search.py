@@ -20,6 +20,7 @@ from gateway.vectorstores.filters import filter_sql
 from gateway.vectorstores.objects import Hit, StoreRow
 
 _OVERFETCH = 8
+_TRUE = sql.SQL("true")
 
 
 def vector_text(vector: npt.NDArray[np.float32]) -> str:
@@ -36,6 +37,19 @@ def _typed(store: StoreRow) -> sql.Composable:
     return sql.SQL("vector({})").format(sql.Literal(store.dimensions))
 
 
+def tuned_session(ef_search: int) -> str:
+    """Session settings of a connection kept for unfiltered ANN searches (see ``search_tuned``)."""
+    return f"SET hnsw.ef_search = {min(max(int(ef_search), 10), 1000)}; SET enable_sort = off"
+
+
+async def search_tuned(conn: AsyncConnection, store: StoreRow, vector: npt.NDArray[np.float32], k: int) -> list[Hit]:
+    """An unfiltered ANN search on a connection whose session already has ``tuned_session``:
+    one round trip instead of a transaction with its own settings."""
+    cur = await conn.execute(_ann_query(store, k, k), {"q": vector_text(vector), "tenant": store.tenant},
+                             prepare=False)
+    return [Hit(*row) for row in await cur.fetchall()]
+
+
 async def search_store(conn: AsyncConnection, store: StoreRow, vector: npt.NDArray[np.float32], k: int,
                        filters: Any, ef_search: int) -> list[Hit]:
     q = vector_text(vector)
@@ -49,9 +63,8 @@ async def search_store(conn: AsyncConnection, store: StoreRow, vector: npt.NDArr
     return hits
 
 
-async def _ann(conn: AsyncConnection, store: StoreRow, q: str, k: int, fetch: int, where: sql.Composable,
-               ef: int) -> list[Hit]:
-    query = sql.SQL(
+def _ann_query(store: StoreRow, k: int, fetch: int, where: sql.Composable = _TRUE) -> sql.Composed:
+    return sql.SQL(
         "WITH hits AS MATERIALIZED (SELECT c.file_id, c.seq, c.text, c.embedding::{t} <=> %(q)s::{t} AS d "
         "FROM llmops_chunks c WHERE c.store_id = {sid} AND c.tenant = %(tenant)s "
         "ORDER BY c.embedding::{t} <=> %(q)s::{t} LIMIT {fetch}) "
@@ -60,6 +73,11 @@ async def _ann(conn: AsyncConnection, store: StoreRow, q: str, k: int, fetch: in
         "JOIN llmops_files f ON f.id = h.file_id AND f.tenant = %(tenant)s "
         "WHERE {where} ORDER BY h.d LIMIT {k}"
     ).format(t=_typed(store), sid=sql.Literal(store.id), where=where, fetch=sql.Literal(fetch), k=sql.Literal(k))
+
+
+async def _ann(conn: AsyncConnection, store: StoreRow, q: str, k: int, fetch: int, where: sql.Composable,
+               ef: int) -> list[Hit]:
+    query = _ann_query(store, k, fetch, where)
     params = {"q": q, "tenant": store.tenant}
     async with conn.transaction():
         # One round trip for both; sorting the store's rows is exact but slow, so steer the planner

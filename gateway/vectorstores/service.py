@@ -24,7 +24,7 @@ from gateway.vectorstores.errors import StoreUnavailable, mapped_store_errors
 from gateway.vectorstores.ingest import Progress, embed_and_store, make_chunker, split_file
 from gateway.vectorstores.objects import Hit, StoreRow, new_file_id, new_store_id
 from gateway.vectorstores.schema import COMPONENT, MIGRATIONS
-from gateway.vectorstores.search import build_index, chunk_count, drop_index, search_store
+from gateway.vectorstores.search import build_index, chunk_count, drop_index, search_store, search_tuned, tuned_session
 
 _STORE_CACHE_S = 2.0
 _RETRY_AFTER_S = 5.0
@@ -43,6 +43,7 @@ class VectorStoreService:
         self.settings = settings
         self._open = open_postgres
         self._pool: AsyncConnectionPool | None = None
+        self._searchers: AsyncConnectionPool | None = None
         self._lock = asyncio.Lock()
         self._chunker: Chunker | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -75,6 +76,25 @@ class VectorStoreService:
                         await migrate(conn, COMPONENT, MIGRATIONS)
                 self._pool = pg.pool
         return self._pool
+
+    async def _search_pool(self) -> AsyncConnectionPool:
+        """A few connections whose sessions are set up for ANN search (``tuned_session``)."""
+        if self._searchers is None:
+            main = await self.pool()
+            setup = tuned_session(self.settings.ef_search)
+
+            async def configure(conn: psycopg.AsyncConnection[Any]) -> None:
+                await conn.execute(setup)
+
+            pool = psycopg_pool.AsyncConnectionPool(
+                main.conninfo, min_size=1, max_size=4, kwargs={"autocommit": True}, configure=configure, open=False
+            )
+            await pool.open(wait=True, timeout=10)
+            if self._searchers is None:
+                self._searchers = pool
+            else:
+                await pool.close()
+        return self._searchers
 
     @property
     def default_chunking(self) -> Chunking:
@@ -215,8 +235,12 @@ class VectorStoreService:
     async def search(self, store: StoreRow, vector: npt.NDArray[np.float32], k: int, filters: Any = None,
                      threshold: float = 0.0) -> list[Hit]:
         with self._guarded():
-            async with (await self.pool()).connection() as conn:
-                hits = await search_store(conn, store, vector, k, filters, self.settings.ef_search)
+            if filters is None and store.indexed:
+                async with (await self._search_pool()).connection() as conn:
+                    hits = await search_tuned(conn, store, vector, k)
+            else:
+                async with (await self.pool()).connection() as conn:
+                    hits = await search_store(conn, store, vector, k, filters, self.settings.ef_search)
         return [h for h in hits if threshold <= 0 or h.score >= threshold]
 
     def _get_chunker(self) -> Chunker:
@@ -225,6 +249,8 @@ class VectorStoreService:
         return self._chunker
 
     async def aclose(self) -> None:
+        if self._searchers is not None:
+            await self._searchers.close()
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:

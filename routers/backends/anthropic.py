@@ -20,7 +20,7 @@ from gateway.errors import UnsupportedCapability, UpstreamError, UpstreamTimeout
 from gateway.observability.metrics import Metrics
 from routers.backends.anthropic_shapes import openai_error, to_chat_completion, to_messages_request
 from routers.backends.anthropic_stream import StreamTranslator
-from routers.backends.openai import failure_error, upstream_errors
+from routers.backends.openai import failure_body, failure_error, read_body, upstream_errors
 
 API_VERSION = "2023-06-01"
 _PASS_THROUGH_STATUSES = {400, 404, 413, 422}
@@ -111,23 +111,11 @@ class AnthropicBackend:
         return doc
 
     async def _read(self, resp: aiohttp.ClientResponse) -> bytes:
-        try:
-            return await resp.read()
-        except (TimeoutError, aiohttp.ClientError):
-            self._metrics.upstream_errors.labels(self.name, "stream_broken").inc()
-            raise UpstreamError(f"Backend {self.name!r} broke off the response.") from None
-        finally:
-            resp.release()
+        return await read_body(resp, self.name, self._metrics)
 
     async def _failure(self, resp: aiohttp.ClientResponse) -> Reply:
         status = resp.status
-        try:
-            body = await resp.read()
-        except (TimeoutError, aiohttp.ClientError):
-            body = b""
-        finally:
-            resp.release()
-        self._metrics.upstream_errors.labels(self.name, str(status)).inc()
+        body = await failure_body(resp, self.name, self._metrics)
         if status in _PASS_THROUGH_STATUSES:
             return Reply(status=status, body=openai_error(body))
         raise failure_error(

@@ -98,28 +98,11 @@ class OpenAIBackend:
         return form
 
     async def _read(self, resp: aiohttp.ClientResponse) -> bytes:
-        try:
-            return await resp.read()
-        except (TimeoutError, aiohttp.ServerTimeoutError):
-            self._metrics.upstream_errors.labels(self.name, "timeout").inc()
-            raise UpstreamTimeout(f"Backend {self.name!r} did not finish in time.") from None
-        except aiohttp.ClientError as exc:
-            self._metrics.upstream_errors.labels(self.name, "protocol").inc()
-            raise UpstreamError(
-                f"Backend {self.name!r} broke off the response: {type(exc).__name__}."
-            ) from None
-        finally:
-            resp.release()
+        return await read_body(resp, self.name, self._metrics)
 
     async def _failure(self, resp: aiohttp.ClientResponse) -> Reply:
         status = resp.status
-        try:
-            body = await resp.read()
-        except (TimeoutError, aiohttp.ClientError):
-            body = b""
-        finally:
-            resp.release()
-        self._metrics.upstream_errors.labels(self.name, str(status)).inc()
+        body = await failure_body(resp, self.name, self._metrics)
         if status in _PASS_THROUGH_STATUSES and _is_envelope(body):
             return Reply(status=status, body=body)
         raise failure_error(self.name, status, body, resp.headers.get("retry-after"))
@@ -196,6 +179,32 @@ def upstream_errors(name: str, metrics: Metrics) -> Iterator[None]:
     except aiohttp.ClientError as exc:
         metrics.upstream_errors.labels(name, "protocol").inc()
         raise UpstreamError(f"Backend {name!r} failed: {type(exc).__name__}.") from None
+
+
+async def read_body(resp: aiohttp.ClientResponse, name: str, metrics: Metrics) -> bytes:
+    """The whole body, released to the pool; a timeout is a 504, a broken body a 502."""
+    try:
+        return await resp.read()
+    except (TimeoutError, aiohttp.ServerTimeoutError):
+        metrics.upstream_errors.labels(name, "timeout").inc()
+        raise UpstreamTimeout(f"Backend {name!r} did not finish in time.") from None
+    except aiohttp.ClientError as exc:
+        metrics.upstream_errors.labels(name, "protocol").inc()
+        raise UpstreamError(f"Backend {name!r} broke off the response: {type(exc).__name__}.") from None
+    finally:
+        resp.release()
+
+
+async def failure_body(resp: aiohttp.ClientResponse, name: str, metrics: Metrics) -> bytes:
+    """An error response's body (empty if even that fails), counted by status."""
+    try:
+        body = await resp.read()
+    except (TimeoutError, aiohttp.ClientError):
+        body = b""
+    finally:
+        resp.release()
+    metrics.upstream_errors.labels(name, str(resp.status)).inc()
+    return body
 
 
 def _usage_of(body: bytes) -> Usage | None:

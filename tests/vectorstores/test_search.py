@@ -116,3 +116,17 @@ async def test_stores_and_files_are_scoped_by_tenant(service: VectorStoreService
     assert await service.versions("globex", [store.id]) == {}
     assert store.id not in [s.id for s in await service.list_stores("globex", 100, None, True)]
     assert store.id in [s.id for s in await service.list_stores("acme", 100, None, True)]
+
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_the_tuned_search_session_gives_the_same_hits_in_one_round_trip(service: VectorStoreService) -> None:
+    store, vectors = await filled(service, "acme", 1500, seed=4)
+    async with (await service.pool()).connection() as conn:
+        await build_index(conn, store)
+        indexed = await repo.get_store(conn, "acme", store.id)
+        assert indexed is not None and indexed.indexed
+        q = vectors[7]
+        reference = await search_store(conn, indexed, q, 5, None, 400)
+    fast = await service.search(indexed, q, 5)
+    assert [h.seq for h in fast] == [h.seq for h in reference]
+    assert fast[0].seq == 7 and fast[0].score == pytest.approx(1.0, abs=1e-4)
