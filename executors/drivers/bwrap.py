@@ -188,7 +188,7 @@ class BwrapDriver(SandboxDriver):
     def argv(self, job: Job, program: str, seccomp_fd: int = -1) -> list[str]:
         """The full bwrap command line for ``job`` (its program file bound at /job/main)."""
         assert self._bwrap is not None
-        command = {"python": [self._python, "-I", "/job/main"], "shell": [self._shell, "/job/main"]}
+        command = {"python": [self._python, "-I", "-S", "/job/main"], "shell": [self._shell, "/job/main"]}
         tail = (
             list(job.argv) if job.runtime == "shell" and job.argv and not job.code else command[job.runtime]
         )
