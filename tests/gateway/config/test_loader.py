@@ -66,3 +66,14 @@ def test_settings_are_frozen() -> None:
 def test_process_variables_are_not_settings_keys() -> None:
     env = {"LLMOPS_CONFIG": "/x.yaml", "LLMOPS_CONFIG_DIR": "/etc", "LLMOPS_NODE_SECRET": "s"}
     assert settings_from_mapping({}, env).server.port == 8080
+
+
+def test_embedded_default_adds_openai_only_with_a_key() -> None:
+    from gateway.embedded import default_config
+
+    plain = settings_from_mapping(default_config("http://127.0.0.1:1", {}), {})
+    assert [b.name for b in plain.backends] == ["sim"]
+    with_key = settings_from_mapping(default_config("http://127.0.0.1:1", {"OPENAI_API_KEY": "sk-x"}), {})
+    assert [b.name for b in with_key.backends] == ["sim", "openai"]
+    assert with_key.backends[1].api_key_env == "OPENAI_API_KEY" and with_key.backends[1].api_key is None
+    assert "gpt-4o-mini" in {m.name for m in with_key.models}
