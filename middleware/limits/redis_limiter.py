@@ -2,7 +2,8 @@
 
 Counters are ``llmops:rl:{bucket}:{window}`` with a TTL of two windows, so a limit holds across
 any number of replicas on one Redis. The script is sent once (``SCRIPT LOAD``) and called by
-``EVALSHA``; a missing script (Redis restarted) is reloaded transparently.
+``EVALSHA``; a missing script (Redis restarted) is reloaded transparently. Commands go through the
+lean pipelined client (``gateway.stores.resp``): the check is on every request's path.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ import contextlib
 import time
 from collections.abc import Sequence
 
-import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError, RedisError
 
+from gateway.stores.resp import RespClient
 from middleware.limits.limiter import Bucket, Outcome, window_of
 
 # KEYS: counters. ARGV[1]: ttl ms; ARGV[2i], ARGV[2i+1]: limit and cost of KEYS[i].
@@ -41,7 +42,7 @@ ADJUST_EVERY_S = 0.05
 
 
 class RedisLimiter:
-    def __init__(self, client: aioredis.Redis) -> None:
+    def __init__(self, client: RespClient) -> None:
         self._client = client
         self._sha: str | None = None
         self._deltas: dict[str, int] = {}
@@ -60,9 +61,9 @@ class RedisLimiter:
 
     async def _eval(self, keys: list[str], args: list[int]) -> list[int]:
         if self._sha is None:
-            self._sha = str(await self._client.script_load(HIT))
+            self._sha = (await self._client.execute("SCRIPT", "LOAD", HIT)).decode()
         try:
-            result = await self._client.evalsha(self._sha, len(keys), *keys, *args)
+            result = await self._client.execute("EVALSHA", self._sha, len(keys), *keys, *args)
         except NoScriptError:
             self._sha = None
             return await self._eval(keys, args)
@@ -89,8 +90,8 @@ class RedisLimiter:
         deltas, self._deltas = self._deltas, {}
         if not deltas:
             return
-        async with self._client.pipeline(transaction=False) as pipe:
-            for key, delta in deltas.items():
-                pipe.incrby(key, delta)
-                pipe.pexpire(key, self._ttl_ms)
-            await pipe.execute()
+        # Issued together: the client pipelines them on its one connection.
+        sent = []
+        for key, delta in deltas.items():
+            sent += [self._client.execute("INCRBY", key, delta), self._client.execute("PEXPIRE", key, self._ttl_ms)]
+        await asyncio.gather(*sent)

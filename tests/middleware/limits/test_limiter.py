@@ -14,6 +14,7 @@ from gateway.context import Usage
 from gateway.errors import QuotaExceeded, RateLimited
 from gateway.identity.types import Identity
 from gateway.observability.logging import JsonLog
+from gateway.stores.resp import RespClient
 from middleware.limits.fallback import FallbackLimiter
 from middleware.limits.headers import duration, rate_headers
 from middleware.limits.ledger import SpendLedger
@@ -23,6 +24,10 @@ from middleware.limits.redis_limiter import RedisLimiter
 
 def client(url: str, timeout_ms: int = 200) -> aioredis.Redis:
     return aioredis.Redis.from_url(url, socket_timeout=timeout_ms / 1000, socket_connect_timeout=0.2)
+
+
+def lean(url: str, timeout_ms: int = 200) -> RespClient:
+    return RespClient(url, timeout_s=timeout_ms / 1000, connect_timeout_s=0.2)
 
 
 async def test_local_limiter_refuses_without_incrementing() -> None:
@@ -38,7 +43,7 @@ async def test_local_limiter_refuses_without_incrementing() -> None:
 
 
 async def test_redis_limiter_is_atomic_under_concurrency(redis_url: str) -> None:
-    lim = RedisLimiter(client(redis_url))
+    lim = RedisLimiter(lean(redis_url))
     name = f"k:{uuid.uuid4().hex}"
     buckets = [Bucket(f"{name}:r", "requests", 10, 1), Bucket(f"{name}:t", "tokens", 10_000, 5)]
     outcomes = await asyncio.gather(*(lim.hit(buckets, 60) for _ in range(50)))
@@ -52,14 +57,14 @@ async def test_redis_limiter_is_atomic_under_concurrency(redis_url: str) -> None
 
 async def test_redis_script_reloads_after_flush(redis_url: str) -> None:
     c = client(redis_url)
-    lim = RedisLimiter(c)
+    lim = RedisLimiter(lean(redis_url))
     assert (await lim.hit([Bucket(f"x:{uuid.uuid4().hex}:r", "requests", 5, 1)], 60)).allowed
     await c.script_flush()
     assert (await lim.hit([Bucket(f"x:{uuid.uuid4().hex}:r", "requests", 5, 1)], 60)).allowed
 
 
 async def test_fallback_when_redis_is_down() -> None:
-    dead = RedisLimiter(client("redis://127.0.0.1:9", timeout_ms=50))
+    dead = RedisLimiter(lean("redis://127.0.0.1:9", timeout_ms=50))
     buckets = [Bucket("k:z:r", "requests", 1, 1)]
     local = FallbackLimiter(dead, LocalLimiter(), "local", 5, JsonLog(io.BytesIO()))
     assert (await local.hit(buckets, 60)).allowed
