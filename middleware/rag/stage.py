@@ -18,10 +18,11 @@ from gateway.embeddings.base import EmbeddingError
 from gateway.errors import ServiceOverloaded
 from gateway.vectorstores.access import authorize_store, tenant_of
 from gateway.vectorstores.errors import StoreUnavailable
-from gateway.vectorstores.objects import Hit
+from gateway.vectorstores.objects import Hit, StoreRow
 from gateway.vectorstores.service import VECTOR_STORES, VectorStoreService
 from middleware.rag.inject import citation_header, citations, context_message, insert_before_last_user, with_citations
 from middleware.rag.request import last_user_text, requested_stores, strip_file_search
+from routers.locality import DATA_REGIONS
 
 if TYPE_CHECKING:
     from gateway.runtime import Runtime
@@ -57,6 +58,9 @@ class RagStage:
             stores = [await self._service.store(tenant_of(ctx.principal), sid) for sid in store_ids]
             for store in stores:
                 await authorize_store(self._runtime, ctx.principal, store.id, ctx.model, ctx.request_id)
+            regions = store_regions(stores)
+            if regions:
+                ctx.set(DATA_REGIONS, regions)  # a soft preference for the router and the scheduler
             vector = (await self._service.embedder.embed([query]))[0]
             hits: list[Hit] = []
             for store in stores:
@@ -84,6 +88,12 @@ class RagStage:
         if reply.stream is None and reply.status == 200 and reply.media_type.startswith("application/json"):
             reply = replace(reply, body=with_citations(reply.body, citations(hits)))
         return reply
+
+
+def store_regions(stores: list[StoreRow]) -> tuple[str, ...]:
+    """Where the data lives: each store's ``metadata.region`` (OpenAI-style store metadata)."""
+    found = (s.metadata.get("region") for s in stores)
+    return tuple(dict.fromkeys(r for r in found if isinstance(r, str) and r))
 
 
 def build(runtime: Runtime) -> RagStage:

@@ -22,6 +22,7 @@ from middleware.tools.jobs import BadArguments, build_job, dataset_of, job_id, p
 from middleware.tools.offer import Offer
 from middleware.tools.options import LoopOptions
 from middleware.tools.trace import CallTrace
+from routers.locality import DATA_REGIONS
 from routers.scheduler import JobRefused, NoEligibleNode, Placement, Scheduler
 
 
@@ -81,7 +82,7 @@ class ToolCalls:
         p.idempotent = entry.idempotent
         p.placement = Placement(
             p.job.runtime, _tenant(state.ctx), entry.options.driver, entry.options.labels, verdict.regions,
-            dataset_of(entry, args), state.options.data_region, batch=state.options.batch,
+            dataset_of(entry, args), data_region(state), batch=state.options.batch,
         )
         return p
 
@@ -145,3 +146,11 @@ def _tenant(ctx: RequestContext) -> str:
 
 def _ms(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 2)
+
+
+def data_region(state: CallState) -> str | None:
+    """The region to run near: the client's hint, else where the request's vector stores live."""
+    if state.options.data_region:
+        return state.options.data_region
+    regions = state.ctx.get(DATA_REGIONS) or ()
+    return regions[0] if regions else None

@@ -127,3 +127,20 @@ def test_only_file_search_tools_are_removed() -> None:
     body = {"tools": list(TOOLS), "tool_choice": "auto"}
     strip_file_search(body)
     assert body == {}
+
+
+class EuService(FakeService):
+    async def store(self, tenant: str, store_id: str) -> StoreRow:
+        row = await super().store(tenant, store_id)
+        return StoreRow(row.id, row.tenant, row.name, {"region": "eu-west"}, 3, 0, 0, 1, False)
+
+
+async def test_the_stores_region_becomes_a_routing_preference() -> None:
+    from routers.locality import DATA_REGIONS
+
+    ctx = context(chat("q", tools=TOOLS), "acme")
+    await stage(EuService)(ctx, Backend())
+    assert ctx.get(DATA_REGIONS) == ("eu-west",)
+    plain = context(chat("q", tools=TOOLS), "acme")
+    await stage(FakeService)(plain, Backend())
+    assert plain.get(DATA_REGIONS) is None
