@@ -15,6 +15,9 @@ from routers.registry import Deployment, Tier
 
 Balancer = Literal["p2c_ewma", "least_outstanding", "weighted"]
 _TIE = 0.05  # scores within 5 % are a tie; the cheaper deployment wins it
+# ... and so are scores within 2 ms: below that, latency differences are jitter (a GC pause, a
+# scheduler hiccup), and chasing them starves a deployment for a whole EWMA decay time.
+_TIE_FLOOR_S = 0.002
 
 
 def fits(d: Deployment, needs: Needs) -> bool:
@@ -95,6 +98,6 @@ def _load(d: Deployment) -> float:
 def _better(a: Deployment, b: Deployment, now: float) -> Deployment:
     sa = a.state.score(now) / a.weight
     sb = b.state.score(now) / b.weight
-    if abs(sa - sb) <= _TIE * max(sa, sb):  # noise: the cheaper one, else the first (random) pick
+    if abs(sa - sb) <= max(_TIE * max(sa, sb), _TIE_FLOOR_S):  # noise: the cheaper one, else the first (random)
         return b if b.cost < a.cost else a
     return a if sa < sb else b
