@@ -3,13 +3,16 @@
 It stops at an answer, at a client-side tool call (handed back to the client, server-side calls of
 that message dropped and traced), or at a limit: the last allowed step is sent with
 ``tool_choice: "none"`` (so the model must answer); running out of time is a 504 and out of budget
-a 429. Intermediate steps are never streamed; a streaming client gets the final answer as SSE.
+a 429. For a client that asked for a stream every step is requested as one: the step that answers
+is relayed as it arrives (``stream_step.py``); steps that call tools are read whole. An answer that
+ends the loop any other way (a client-side call, the step limit) is sent as SSE built from it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +24,7 @@ from gateway.errors import QuotaExceeded, UpstreamError, UpstreamTimeout
 from middleware.tools.calls import CallState, ToolCalls
 from middleware.tools.pricing import Price
 from middleware.tools.sse import completion_chunks, sse_stream
+from middleware.tools.stream_step import AnswerRelay, Assembler, Event, kind_of, sse_events
 from middleware.tools.trace import CallTrace, StepTrace, trace_json
 
 
@@ -46,7 +50,9 @@ class AgentLoop:
     async def run(self, run: LoopRun, call_next: Handler, wants_stream: bool, include_usage: bool) -> Reply:
         options = run.state.options
         for step in range(1, options.max_steps + 1):
-            completion = await self._model_step(run, call_next, step, last=step == options.max_steps)
+            completion = await self._model_step(
+                run, call_next, step, last=step == options.max_steps, stream=wants_stream, include_usage=include_usage
+            )
             if isinstance(completion, Reply):
                 return completion
             message = completion["choices"][0].get("message") or {}
@@ -63,27 +69,71 @@ class AgentLoop:
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _model_step(
-        self, run: LoopRun, call_next: Handler, step: int, *, last: bool
+        self, run: LoopRun, call_next: Handler, step: int, *, last: bool, stream: bool, include_usage: bool
     ) -> dict[str, Any] | Reply:
         ctx = run.state.ctx
         ctx.body = {**run.base, "messages": run.messages}
         if last:
             ctx.body["tool_choice"] = "none"
+        if stream:
+            ctx.body.update(stream=True, stream_options={"include_usage": True})
+        ctx.stream = stream
         started = time.perf_counter()
-        remaining = run.state.deadline - time.monotonic()
         try:
-            async with asyncio.timeout(max(remaining, 0.001)):
+            async with asyncio.timeout(max(run.state.deadline - time.monotonic(), 0.001)):
                 reply = await call_next(ctx)
+                if reply.status != 200:
+                    return reply
+                if reply.stream is not None:
+                    outcome = await self._read_stream(run, reply, step, started, include_usage)
+                    if isinstance(outcome, Reply):
+                        return outcome
+                    return self._account(run, outcome, step, started)
         except TimeoutError:
             raise UpstreamTimeout(
                 f"The agent loop hit its time limit ({run.state.options.max_time_s:g} s) at step {step}.",
                 code="tool_loop_time_limit",
             ) from None
-        if reply.status != 200:
-            return reply
-        if reply.stream is not None:
-            raise UpstreamError("A model step came back as a stream.", code="tool_loop_bad_reply")
-        completion = _completion(reply.body)
+        return self._account(run, _completion(reply.body), step, started)
+
+    async def _read_stream(
+        self, run: LoopRun, reply: Reply, step: int, started: float, include_usage: bool
+    ) -> dict[str, Any] | Reply:
+        """The answer as a relayed stream, or a tool-calling step assembled from its chunks."""
+        assert reply.stream is not None
+        events = sse_events(reply.stream)
+        assembled, buffered = Assembler(), list[Event]()
+        async for event in events:
+            buffered.append(event)
+            if event[1] is not None:
+                assembled.add(event[1])
+            kind = kind_of(event[1])
+            if kind == "answer":
+                return self._relay(run, buffered, events, step, started, include_usage)
+            if kind == "tools":
+                break
+        async for _, doc in events:
+            if doc is not None:
+                assembled.add(doc)
+        return assembled.completion()
+
+    def _relay(self, run: LoopRun, buffered: list[Event], rest: AsyncIterator[Event], step: int, started: float,
+               include_usage: bool) -> Reply:
+        ctx = run.state.ctx
+        run.steps.append(StepTrace(step, round((time.perf_counter() - started) * 1000, 2), None))
+
+        def trace(finish: str | None) -> dict[str, Any]:
+            run.steps[-1].finish_reason = finish
+            return {"steps": len(run.steps), "trace": trace_json(run.steps)}
+
+        def done(total: Usage) -> None:
+            ctx.usage = total
+
+        relay = AnswerRelay(buffered, rest, include_usage, run.usage, trace, done)
+        headers = {self._header: str(len(run.steps))}
+        return Reply(stream=relay.stream(), media_type="text/event-stream", headers=headers)
+
+    def _account(self, run: LoopRun, completion: dict[str, Any], step: int, started: float) -> dict[str, Any]:
         run.usage = _add(run.usage, Usage.from_json(completion.get("usage")))
         finish = completion["choices"][0].get("finish_reason")
         run.steps.append(StepTrace(step, round((time.perf_counter() - started) * 1000, 2), finish))

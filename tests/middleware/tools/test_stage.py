@@ -18,6 +18,7 @@ from middleware.tools.authorize import ToolAuthorizer
 from middleware.tools.calls import ToolCalls
 from middleware.tools.catalog import ToolCatalog
 from middleware.tools.loop import AgentLoop
+from middleware.tools.sse import completion_chunks, sse_stream
 from middleware.tools.stage import ToolsStage
 from routers.scheduler import NodeFailed
 from tests.routers.scheduler.fakes import FakeRunner, node, scheduler
@@ -50,8 +51,11 @@ class Model:
     async def __call__(self, ctx: RequestContext) -> Reply:
         self.bodies.append(json.loads(json.dumps(ctx.body)))
         await asyncio.sleep(self.delay)
-        assert not ctx.stream
-        return Reply(body=orjson.dumps(self.replies.pop(0)))
+        answer = self.replies.pop(0)
+        if ctx.stream:  # as a backend streams it: chunk by chunk, usage last
+            chunks = completion_chunks(answer, include_usage=True)
+            return Reply(stream=sse_stream(chunks), media_type="text/event-stream")
+        return Reply(body=orjson.dumps(answer))
 
 
 class Engine:
@@ -208,9 +212,11 @@ async def test_mixed_calls_return_the_client_call_only() -> None:
     assert statuses == ["client", "error"]
 
 
-async def test_stream_is_synthesized_from_the_final_answer() -> None:
+async def test_a_streaming_client_gets_the_answering_step_relayed() -> None:
     model = Model(completion(calls=[call("python", {"code": "1"})]), completion("the answer is here"))
-    reply, _ = await run(stage(Engine(ALLOW)), ctx([PY], stream=True, stream_options={"include_usage": True}), model)
+    c = ctx([PY], stream=True, stream_options={"include_usage": True})
+    reply, _ = await run(stage(Engine(ALLOW)), c, model)
+    assert all(b["stream"] is True for b in model.bodies)  # each step was asked for as a stream
     assert reply.stream is not None and reply.media_type == "text/event-stream"
     frames = [f async for f in reply.stream]
     assert frames[-1] == b"data: [DONE]\n\n"
@@ -218,6 +224,17 @@ async def test_stream_is_synthesized_from_the_final_answer() -> None:
     text = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks if c["choices"])
     assert text == "the answer is here"
     assert chunks[-1]["usage"]["total_tokens"] == 2020 and chunks[-2]["llmops"]["steps"] == 2
+    assert chunks[-2]["llmops"]["trace"][0]["calls"][0]["status"] == "ok"
+    assert c.usage is not None and c.usage.total_tokens == 2020
+
+
+async def test_stream_without_usage_requested_hides_the_usage_chunk() -> None:
+    model = Model(completion(calls=[call("python", {"code": "1"})]), completion("short"))
+    reply, _ = await run(stage(Engine(ALLOW)), ctx([PY], stream=True), model)
+    assert reply.stream is not None
+    chunks = [orjson.loads(f[6:]) for f in [f async for f in reply.stream][:-1]]
+    assert all(c["choices"] for c in chunks)
+    assert chunks[-1]["choices"][0]["finish_reason"] == "stop" and chunks[-1]["llmops"]["steps"] == 2
 
 
 async def test_workspace_calls_are_pinned_to_one_node() -> None:
