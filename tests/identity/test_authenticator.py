@@ -111,3 +111,37 @@ async def test_jwt_maps_claims_to_tenant_and_roles(signing: tuple[object, Path])
     forged = jwt.encode(claims, other, algorithm="RS256", headers={"kid": "k1"})
     with pytest.raises(AuthenticationFailed):
         await a.authenticate(headers(forged))
+
+
+async def test_jwks_from_a_url_is_fetched_once_and_cached(signing: tuple[object, Path]) -> None:
+    import http.server
+    import threading
+
+    key, path = signing
+    hits: list[str] = []
+    body = path.read_bytes()
+
+    class JwksHandler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            hits.append(self.path)
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            return None
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), JwksHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/.well-known/jwks.json"
+        a = auth(jwt=JwtSettings(jwks_url=url, issuer="https://idp", audience="llmops", jwks_cache_s=300))
+        claims = {"sub": "u2", "tenant": "ops", "iss": "https://idp", "aud": "llmops", "exp": int(time.time()) + 60}
+        token = jwt.encode(claims, key, algorithm="RS256", headers={"kid": "k1"})  # type: ignore[arg-type]
+        for _ in range(3):
+            assert (await a.authenticate(headers(token))).tenant == "ops"
+        assert hits == ["/.well-known/jwks.json"]
+    finally:
+        server.shutdown()
