@@ -6,9 +6,11 @@ JSON body gains ``llmops.citations`` (streams carry the header only).
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+import orjson
 from prometheus_client import Counter
 
 from gateway.chain import Handler
@@ -22,6 +24,7 @@ from gateway.vectorstores.objects import Hit, StoreRow
 from gateway.vectorstores.service import VECTOR_STORES, VectorStoreService
 from middleware.rag.inject import citation_header, citations, context_message, insert_before_last_user, with_citations
 from middleware.rag.request import last_user_text, requested_stores, strip_file_search
+from routers.backends.sse import sse_events
 from routers.locality import DATA_REGIONS
 
 if TYPE_CHECKING:
@@ -85,9 +88,24 @@ class RagStage:
         ctx.response_headers[RAG_HEADER] = "augmented"
         ctx.response_headers[CITATIONS_HEADER] = citation_header(hits)
         reply = await call_next(ctx)
-        if reply.stream is None and reply.status == 200 and reply.media_type.startswith("application/json"):
+        if reply.stream is not None:
+            return replace(reply, stream=cite_stream(reply.stream, citations(hits)))
+        if reply.status == 200 and reply.media_type.startswith("application/json"):
             reply = replace(reply, body=with_citations(reply.body, citations(hits)))
         return reply
+
+
+async def cite_stream(chunks: AsyncIterator[bytes], cited: list[dict[str, Any]]) -> AsyncIterator[bytes]:
+    """Relay a stream as it comes, with ``llmops.citations`` on the chunk that finishes the answer."""
+    pending = True
+    async for raw, doc in sse_events(chunks):
+        choices = (doc or {}).get("choices") or []
+        if pending and doc is not None and choices and isinstance(choices[0], dict) and choices[0].get("finish_reason"):
+            doc["llmops"] = {**(doc.get("llmops") or {}), "citations": cited}
+            pending = False
+            yield b"data: " + orjson.dumps(doc) + b"\n\n"
+        else:
+            yield raw
 
 
 def store_regions(stores: list[StoreRow]) -> tuple[str, ...]:

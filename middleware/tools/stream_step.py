@@ -15,34 +15,9 @@ from typing import Any
 import orjson
 
 from gateway.context import Usage
+from routers.backends.sse import Event, sse_events
 
-Event = tuple[bytes, dict[str, Any] | None]  # the raw SSE event, and its JSON (None for [DONE])
-
-
-async def sse_events(chunks: AsyncIterator[bytes]) -> AsyncIterator[Event]:
-    """Split relayed bytes into whole SSE events (``data: ...\\n\\n``)."""
-    pending = b""
-    async for chunk in chunks:
-        pending += chunk
-        while (end := pending.find(b"\n\n")) >= 0:
-            raw, pending = pending[: end + 2], pending[end + 2 :]
-            yield raw, _json_of(raw)
-    if pending.strip():
-        yield pending, _json_of(pending)
-
-
-def _json_of(raw: bytes) -> dict[str, Any] | None:
-    for line in raw.split(b"\n"):
-        if line.startswith(b"data:"):
-            payload = line[5:].strip()
-            if payload == b"[DONE]":
-                return None
-            try:
-                doc = orjson.loads(payload)
-            except orjson.JSONDecodeError:
-                return None
-            return doc if isinstance(doc, dict) else None
-    return None
+__all__ = ["AnswerRelay", "Assembler", "Event", "kind_of", "sse_events"]
 
 
 def kind_of(doc: dict[str, Any] | None) -> str | None:

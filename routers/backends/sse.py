@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
@@ -9,6 +10,8 @@ import orjson
 from gateway.context import Usage
 
 _USAGE = b'"usage"'
+
+Event = tuple[bytes, dict[str, Any] | None]  # one raw SSE event, and its JSON (None for [DONE])
 
 
 class UsageSniffer:
@@ -62,3 +65,29 @@ def _has_usage_object(event: bytes) -> bool:
             return True
         at = event.find(_USAGE, at + 1)
     return False
+
+
+async def sse_events(chunks: AsyncIterator[bytes]) -> AsyncIterator[Event]:
+    """Split relayed bytes into whole SSE events (``data: ...\\n\\n``)."""
+    pending = b""
+    async for chunk in chunks:
+        pending += chunk
+        while (end := pending.find(b"\n\n")) >= 0:
+            raw, pending = pending[: end + 2], pending[end + 2 :]
+            yield raw, _json_of(raw)
+    if pending.strip():
+        yield pending, _json_of(pending)
+
+
+def _json_of(raw: bytes) -> dict[str, Any] | None:
+    for line in raw.split(b"\n"):
+        if line.startswith(b"data:"):
+            payload = line[5:].strip()
+            if payload == b"[DONE]":
+                return None
+            try:
+                doc = orjson.loads(payload)
+            except orjson.JSONDecodeError:
+                return None
+            return doc if isinstance(doc, dict) else None
+    return None

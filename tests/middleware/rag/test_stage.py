@@ -144,3 +144,28 @@ async def test_the_stores_region_becomes_a_routing_preference() -> None:
     plain = context(chat("q", tools=TOOLS), "acme")
     await stage(FakeService)(plain, Backend())
     assert plain.get(DATA_REGIONS) is None
+
+
+async def test_streamed_answers_carry_citations_on_their_finishing_chunk() -> None:
+    import orjson
+
+    from gateway.context import Reply
+
+    async def frames() -> Any:
+        for delta, finish in (({"content": "Zebras "}, None), ({"content": "have stripes."}, None), ({}, "stop")):
+            doc = {"id": "c", "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+            yield b"data: " + orjson.dumps(doc) + b"\n\n"
+        yield b"data: [DONE]\n\n"
+
+    async def streaming(ctx: Any) -> Reply:
+        return Reply(stream=frames(), media_type="text/event-stream")
+
+    ctx = context(chat("q", tools=TOOLS, stream=True), "acme")
+    reply = await stage()(ctx, streaming)
+    assert reply.stream is not None
+    out = [f async for f in reply.stream]
+    assert out[-1] == b"data: [DONE]\n\n"
+    docs = [orjson.loads(f[6:]) for f in out[:-1]]
+    assert "llmops" not in docs[0] and "llmops" not in docs[1]
+    assert docs[2]["llmops"]["citations"][0]["file_id"] == "file-1"
+    assert ctx.response_headers["x-llmops-citations"]
