@@ -22,7 +22,9 @@ SPEECH = 32
 TRANSCRIPTION = 64
 TOOLS = 128
 JSON_MODE = 256
-ALL = 511
+# Not a modality: the legacy /v1/completions protocol, which some backend types (Anthropic) lack.
+LEGACY_COMPLETIONS = 512
+ALL = 1023
 
 BITS: dict[str, int] = {
     "text": TEXT,
@@ -34,13 +36,15 @@ BITS: dict[str, int] = {
     "transcription": TRANSCRIPTION,
     "tools": TOOLS,
     "json_mode": JSON_MODE,
+    "legacy_completions": LEGACY_COMPLETIONS,
 }
 MODALITY_BITS = TEXT | VISION | AUDIO_INPUT | EMBEDDINGS | IMAGE_GENERATION | SPEECH | TRANSCRIPTION
 CAPABILITY_BITS = TOOLS | JSON_MODE
+PROTOCOL_BITS = LEGACY_COMPLETIONS  # given by the backend type, never declared in config
 
 ROUTE_BITS: dict[Route, int] = {
     "chat": TEXT,
-    "completions": TEXT,
+    "completions": TEXT | LEGACY_COMPLETIONS,
     "messages": TEXT,
     "embeddings": EMBEDDINGS,
     "images": IMAGE_GENERATION,

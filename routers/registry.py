@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Literal
 from gateway.config import BackendSettings, DeploymentSettings, ModelSettings, Settings
 from gateway.context import StateKey
 from routers.backends.base import Backend
-from routers.needs import ALL, CAPABILITY_BITS, MODALITY_BITS, mask_of
+from routers.needs import ALL, CAPABILITY_BITS, MODALITY_BITS, PROTOCOL_BITS, mask_of
 from routers.state import DeploymentState, GaugeChild, Tuning
 
 if TYPE_CHECKING:
@@ -148,7 +148,7 @@ def _deployment(
 ) -> Deployment:
     modalities = d.modalities if d.modalities is not None else m.modalities
     capabilities = d.capabilities if d.capabilities is not None else m.capabilities
-    offers = mask_of(modalities, MODALITY_BITS) | mask_of(capabilities, CAPABILITY_BITS)
+    offers = mask_of(modalities, MODALITY_BITS) | mask_of(capabilities, CAPABILITY_BITS) | PROTOCOL_BITS
     labels = {**b.labels, **d.labels}
     upstream = d.model or m.name
     child = gauge(b.name, upstream) if gauge is not None else None

@@ -167,3 +167,23 @@ async def test_auto_routes_code_simple_and_embeddings() -> None:
 
     embed = RequestContext("r", "embeddings", "auto", {"model": "auto", "input": "hi"}, None, {})
     assert await where(embed) == "embed"
+
+
+def legacy_completion(model: str) -> Any:
+    from gateway.context import RequestContext
+
+    return RequestContext("req", "completions", model, {"model": model, "prompt": "Once"}, None, {})
+
+
+async def test_legacy_completions_skip_backends_without_that_protocol() -> None:
+    backends = [{"name": "claude", "type": "anthropic"}, {"name": "vllm"}]
+    models = [{"name": "m", "deployments": [{"backend": "claude"}, {"backend": "vllm"}]},
+              {"name": "only-claude", "deployments": [{"backend": "claude"}]}]
+    router, fakes = router_for(settings(backends, models))
+    for _ in range(20):
+        await router(legacy_completion("m"))
+        await router(chat("m"))
+    assert fakes["claude"].calls > 0  # chat is balanced over both
+    assert fakes["vllm"].calls >= 20  # every completion went to the OpenAI-compatible one
+    with pytest.raises(UnsupportedCapability, match="legacy_completions"):
+        await router(legacy_completion("only-claude"))
