@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 
 from gateway.config.sections.routing import RoutingSettings
 from gateway.context import Reply, RequestContext
-from gateway.errors import GatewayError, ModelNotFound, UpstreamError
+from gateway.errors import GatewayError, ModelNotFound, PermissionDenied, UpstreamError
+from gateway.identity.access import may_use_model
 from routers.locality import Locality, is_local, locality_of
 from routers.needs import TEXT, Needs, looks_like_code, needs_of
 from routers.registry import Deployment, Kind, ModelRegistry, Tier
@@ -95,7 +96,11 @@ class Router:
                 f"The model {ctx.model!r} does not exist or you do not have access to it.", param="model"
             )
         kind = self._kind(needs)
-        return auto.for_kind(kind), "auto:" + kind
+        tiers = tuple(t for t in auto.for_kind(kind) if may_use_model(ctx.principal, t.model))
+        if not tiers:
+            raise PermissionDenied(f"No model this key may use can serve {self._registry.auto_name!r}.",
+                                   code="model_not_granted")
+        return tiers, "auto:" + kind
 
     def _kind(self, needs: Needs) -> Kind:
         c = self._s.classifier

@@ -168,6 +168,19 @@ async def test_auto_routes_code_simple_and_embeddings() -> None:
     embed = RequestContext("r", "embeddings", "auto", {"model": "auto", "input": "hi"}, None, {})
     assert await where(embed) == "embed"
 
+    from gateway.errors import PermissionDenied
+    from gateway.identity.types import Identity
+
+    def as_key(ctx: RequestContext, *models: str) -> RequestContext:
+        ctx.principal = Identity(tenant="t", key_id="k", models=models)
+        return ctx
+
+    # auto only picks among the models the caller's key may use
+    assert await where(as_key(chat("auto", "Write a python function that reverses a list"), "big", "small")) == "big"
+    assert await where(as_key(chat("auto", "Say hello"), "big")) == "big"
+    with pytest.raises(PermissionDenied):
+        await router(as_key(chat("auto", "Say hello"), "embed"))
+
 
 def legacy_completion(model: str) -> Any:
     from gateway.context import RequestContext
