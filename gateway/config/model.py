@@ -115,6 +115,11 @@ class Settings(Section):
                     raise ValueError(
                         f"models.{i}.deployments.{j}.backend: unknown backend {dep.backend!r} (known: {known})"
                     )
+        names = {n for m in self.models for n in (m.name, *m.aliases)}
+        for source, targets in self.routing.fallbacks.items():
+            for name in (source, *targets):
+                if name not in names:
+                    raise ValueError(f"routing.fallbacks.{source}: unknown model {name!r}")
         for i, stage in enumerate(self.chain):
             if stage not in KNOWN_STAGES:
                 raise ValueError(f"chain.{i}: unknown stage {stage!r} (known: {', '.join(KNOWN_STAGES)})")

@@ -77,3 +77,9 @@ def test_embedded_default_adds_openai_only_with_a_key() -> None:
     assert [b.name for b in with_key.backends] == ["sim", "openai"]
     assert with_key.backends[1].api_key_env == "OPENAI_API_KEY" and with_key.backends[1].api_key is None
     assert "gpt-4o-mini" in {m.name for m in with_key.models}
+
+
+def test_fallbacks_must_name_known_models() -> None:
+    models = [{"name": "m", "deployments": [{"backend": "a"}]}]
+    with pytest.raises(ConfigError, match=r"routing.fallbacks.m: unknown model 'gpt-9'"):
+        settings_from_mapping({"backends": [BACKEND], "models": models, "routing": {"fallbacks": {"m": ["gpt-9"]}}}, {})
