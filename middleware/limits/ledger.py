@@ -31,8 +31,10 @@ class Tally:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     spend_usd: float = 0.0
+    tenant: str = ""  # for a key's tally: the tenant the key belongs to
 
     def add(self, other: Tally) -> None:
+        self.tenant = self.tenant or other.tenant
         self.requests += other.requests
         self.prompt_tokens += other.prompt_tokens
         self.completion_tokens += other.completion_tokens
@@ -43,7 +45,9 @@ class Tally:
         def num(name: str) -> float:
             return float(raw.get(name.encode(), b"0"))
 
-        return cls(int(num("requests")), int(num("prompt_tokens")), int(num("completion_tokens")), num("spend_usd"))
+        tenant = raw.get(b"tenant", b"")
+        return cls(int(num("requests")), int(num("prompt_tokens")), int(num("completion_tokens")), num("spend_usd"),
+                   tenant.decode() if isinstance(tenant, bytes) else str(tenant))
 
 
 def cost_usd(prices: Mapping[str, Price], model: str, usage: Usage | None) -> float:
@@ -68,10 +72,11 @@ class SpendLedger:
             return
         tally = Tally(1, usage.prompt_tokens if usage else 0, usage.completion_tokens if usage else 0,
                       cost_usd(self._prices, model, usage))
-        for scope in (f"k:{principal.key_id}", f"t:{principal.tenant}"):
-            self._totals.setdefault(scope, Tally()).add(tally)
+        keyed = Tally(tally.requests, tally.prompt_tokens, tally.completion_tokens, tally.spend_usd, principal.tenant)
+        for scope, t in ((f"k:{principal.key_id}", keyed), (f"t:{principal.tenant}", tally)):
+            self._totals.setdefault(scope, Tally()).add(t)
             if self._client is not None:
-                self._pending.setdefault(scope, Tally()).add(tally)
+                self._pending.setdefault(scope, Tally()).add(t)
 
     def spent(self, scope: str) -> float:
         found = self._totals.get(scope)
@@ -100,6 +105,7 @@ class SpendLedger:
             return
         pending, self._pending = self._pending, {}
         scopes = list(self._totals)
+        writes = 0
         try:
             async with self._client.pipeline(transaction=False) as pipe:
                 for scope, t in pending.items():
@@ -108,6 +114,10 @@ class SpendLedger:
                     pipe.hincrby(key, "prompt_tokens", t.prompt_tokens)
                     pipe.hincrby(key, "completion_tokens", t.completion_tokens)
                     pipe.hincrbyfloat(key, "spend_usd", t.spend_usd)
+                    writes += 4
+                    if t.tenant:
+                        pipe.hset(key, "tenant", t.tenant)
+                        writes += 1
                 for scope in scopes:
                     pipe.hgetall(PREFIX + scope)
                 results = await pipe.execute()
@@ -116,7 +126,7 @@ class SpendLedger:
                 self._pending.setdefault(scope, Tally()).add(t)
             self._log.warning("usage_flush_failed", error=type(exc).__name__, scopes=len(pending))
             return
-        for scope, raw in zip(scopes, results[len(pending) * 4 :], strict=True):
+        for scope, raw in zip(scopes, results[writes:], strict=True):
             fresh = Tally.from_redis(raw)
             fresh.add(self._pending.get(scope, Tally()))
             self._totals[scope] = fresh
@@ -137,8 +147,10 @@ class SpendLedger:
         out: dict[str, dict[str, Any]] = {"keys": {}, "tenants": {}}
         for scope, tally in sorted(totals.items()):
             kind, _, name = scope.partition(":")
-            if (kind == "k" and key_id in (None, name)) or (kind == "t" and tenant in (None, name)):
-                out["keys" if kind == "k" else "tenants"][name] = asdict(tally)
+            if kind == "k" and key_id in (None, name) and tenant in (None, tally.tenant):
+                out["keys"][name] = asdict(tally)
+            elif kind == "t" and tenant in (None, name) and key_id is None:
+                out["tenants"][name] = {k: v for k, v in asdict(tally).items() if k != "tenant"}
         return out
 
 

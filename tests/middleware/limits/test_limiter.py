@@ -96,6 +96,21 @@ async def test_budgets_across_ledgers_on_one_redis(redis_url: str) -> None:
     assert info.value.code == "insufficient_quota" and info.value.status == 429
     snap = await a.snapshot(tenant=tenant)
     assert snap["tenants"][tenant]["requests"] == 2 and snap["tenants"][tenant]["spend_usd"] == 3.0
+    assert list(snap["keys"]) == [f"k{tenant}"] and snap["keys"][f"k{tenant}"]["tenant"] == tenant
+    other = await b.snapshot(tenant="someone-else")
+    assert other == {"keys": {}, "tenants": {}}
+
+
+def test_usage_filters_keys_by_their_tenant() -> None:
+    import asyncio
+
+    ledger = SpendLedger(None, {}, {}, JsonLog(io.BytesIO()))
+    ledger.record(Identity(tenant="a", key_id="ka"), "m", Usage(1, 1, 2))
+    ledger.record(Identity(tenant="b", key_id="kb"), "m", Usage(1, 1, 2))
+    snap = asyncio.run(ledger.snapshot(tenant="a"))
+    assert list(snap["keys"]) == ["ka"] and list(snap["tenants"]) == ["a"]
+    by_key = asyncio.run(ledger.snapshot(key_id="kb"))
+    assert list(by_key["keys"]) == ["kb"] and by_key["tenants"] == {}
 
 
 def test_memory_ledger_key_budget() -> None:
