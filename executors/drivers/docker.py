@@ -237,9 +237,13 @@ class DockerDriver(SandboxDriver):
         command: list[str],
         env: dict[str, str] | None = None,
         image: str | None = None,
+        *,
+        stdin_once: bool = False,
     ) -> _Attached:
-        """Create, attach to and start a hardened container."""
-        created = await asyncio.to_thread(self._create, profile, command, env or {}, image or self._image)
+        """Create, attach to and start a hardened container (``stdin_once``: EOF after the first input)."""
+        created = await asyncio.to_thread(
+            self._create, profile, command, env or {}, image or self._image, stdin_once
+        )
         container_id, wrapper = created
         raw = wrapper._sock
         reader, writer = await asyncio.open_unix_connection(sock=raw)
@@ -247,7 +251,7 @@ class DockerDriver(SandboxDriver):
         return _Attached(container_id, reader, writer, wrapper)
 
     def _create(
-        self, profile: Profile, command: list[str], env: dict[str, str], image: str
+        self, profile: Profile, command: list[str], env: dict[str, str], image: str, stdin_once: bool
     ) -> tuple[str, Any]:
         import docker
 
@@ -257,7 +261,7 @@ class DockerDriver(SandboxDriver):
             spec = api.create_container_config(
                 image, command, environment=env, host_config=config, **CREATE_OPTIONS
             )
-            spec["StdinOnce"] = image != self._image  # a tool image sees EOF once stdin is sent
+            spec["StdinOnce"] = stdin_once  # a tool image sees EOF once its input is sent
             container = api.create_container_from_config(spec)
             params = {"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1}
             return container["Id"], api.attach_socket(container["Id"], params=params)
@@ -344,7 +348,9 @@ class DockerDriver(SandboxDriver):
         """A user-defined tool image: cold container running ``job.argv``, stdin then EOF."""
         if not job.image or not job.argv:
             raise JobRejected("an image job needs image and argv")
-        attached = await self._launch(Profile.of(job.limits), list(job.argv), job_env(job), job.image)
+        attached = await self._launch(
+            Profile.of(job.limits), list(job.argv), job_env(job), job.image, stdin_once=True
+        )
         try:
             attached.writer.write(job.stdin.encode())
             await attached.writer.drain()
