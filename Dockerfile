@@ -1,6 +1,7 @@
 # llmops-gateway control plane.
 #   docker build -t llmops-gateway .
-#   docker run --rm -p 8080:8080 llmops-gateway                          # embedded defaults
+#   docker run --rm -p 8080:8080 -e LLMOPS_SERVER__ALLOW_UNAUTHENTICATED=true llmops-gateway   # demo
+# A gateway on a non-loopback address refuses to start without the authn stage unless told so.
 #   docker run --rm -p 8080:8080 -v $PWD/gw.yaml:/etc/llmops/gateway.yaml \
 #       -e LLMOPS_CONFIG=/etc/llmops/gateway.yaml llmops-gateway
 FROM python:3.11-slim-bookworm AS build

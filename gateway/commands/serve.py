@@ -44,6 +44,13 @@ def _serve(settings: Settings, args: argparse.Namespace, *, embedded: bool) -> i
         update={k: v for k, v in {"host": args.host, "port": args.port}.items() if v is not None}
     )
     settings = settings.model_copy(update={"server": server})
+    if exposed_without_auth(settings):
+        print(
+            f"refusing to serve on {server.host} without authentication: add authn to the chain "
+            "(with keys), or set server.allow_unauthenticated: true (LLMOPS_SERVER__ALLOW_UNAUTHENTICATED=true)",
+            file=sys.stderr,
+        )
+        return 2
     log = JsonLog(level=server.log_level)
     bridge_stdlib(log, "warning")
     runtime = Runtime(settings, log, Metrics())
@@ -52,6 +59,13 @@ def _serve(settings: Settings, args: argparse.Namespace, *, embedded: bool) -> i
     _announce(f"http://{host}:{port}", settings, embedded)
     serve(build_app(runtime), sock, graceful_shutdown_s=server.graceful_shutdown_s)
     return 0
+
+
+def exposed_without_auth(settings: Settings) -> bool:
+    """Deny by default: anyone who can reach a non-loopback address could spend the upstream keys."""
+    host = settings.server.host
+    loopback = host in ("localhost", "::1") or host.startswith("127.")
+    return not loopback and "authn" not in settings.chain and not settings.server.allow_unauthenticated
 
 
 def _announce(url: str, settings: Settings, embedded: bool) -> None:

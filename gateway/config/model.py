@@ -34,6 +34,9 @@ class ServerSettings(Section):
     access_log: bool = True
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     request_id_header: str = "x-request-id"
+    allow_unauthenticated: bool = Field(
+        False, description="Serve on a non-loopback address without the authn stage (refused otherwise)."
+    )
 
 
 class TimeoutSettings(Section):
