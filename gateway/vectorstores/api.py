@@ -38,7 +38,9 @@ class VectorStoreApi:
         e = self._endpoint
         return [
             Route("/v1/files", e(self.create_file), methods=["POST"]),
+            Route("/v1/files", e(self.list_uploaded_files), methods=["GET"]),
             Route("/v1/files/{file_id}", e(self.get_file), methods=["GET"]),
+            Route("/v1/files/{file_id}", e(self.delete_file), methods=["DELETE"]),
             Route("/v1/vector_stores", e(self.create_store), methods=["POST"]),
             Route("/v1/vector_stores", e(self.list_stores), methods=["GET"]),
             Route("/v1/vector_stores/{store_id}", e(self.get_store), methods=["GET"]),
@@ -46,6 +48,7 @@ class VectorStoreApi:
             Route("/v1/vector_stores/{store_id}/files", e(self.add_file), methods=["POST"]),
             Route("/v1/vector_stores/{store_id}/files", e(self.list_files), methods=["GET"]),
             Route("/v1/vector_stores/{store_id}/files/{file_id}", e(self.get_store_file), methods=["GET"]),
+            Route("/v1/vector_stores/{store_id}/files/{file_id}", e(self.detach_file), methods=["DELETE"]),
             Route("/v1/vector_stores/{store_id}/search", e(self.search), methods=["POST"]),
         ]
 
@@ -75,6 +78,21 @@ class VectorStoreApi:
 
     async def get_file(self, request: Request, principal: Principal | None) -> Any:
         return file_object(await self._service.get_file(tenant_of(principal), request.path_params["file_id"]))
+
+    async def list_uploaded_files(self, request: Request, principal: Principal | None) -> Any:
+        limit = _int_param(request.query_params.get("limit"), 100, 1, 10_000, "limit")
+        rows = await self._service.list_files(tenant_of(principal), limit + 1)
+        return list_page([file_object(r) for r in rows[:limit]], len(rows) > limit)
+
+    async def delete_file(self, request: Request, principal: Principal | None) -> Any:
+        file_id = request.path_params["file_id"]
+        await self._service.delete_file(tenant_of(principal), file_id)
+        return {"id": file_id, "object": "file", "deleted": True}
+
+    async def detach_file(self, request: Request, principal: Principal | None) -> Any:
+        p = request.path_params
+        await self._service.detach_file(tenant_of(principal), p["store_id"], p["file_id"])
+        return {"id": p["file_id"], "object": "vector_store.file.deleted", "deleted": True}
 
     async def create_store(self, request: Request, principal: Principal | None) -> Any:
         body = parse_object(await request.body())

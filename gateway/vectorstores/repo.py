@@ -33,6 +33,39 @@ async def get_file(conn: AsyncConnection, tenant: str, file_id: str) -> tuple[An
     return await cur.fetchone()
 
 
+async def list_files(conn: AsyncConnection, tenant: str, limit: int) -> list[tuple[Any, ...]]:
+    cur = await conn.execute("SELECT id, filename, purpose, bytes, created_at FROM llmops_files "
+                             "WHERE tenant = %s ORDER BY created_at DESC, id LIMIT %s", (tenant, limit))
+    return await cur.fetchall()
+
+
+async def detach_file(conn: AsyncConnection, tenant: str, store_id: str, file_id: str) -> bool:
+    """Remove a file and its chunks from one store; the store's version moves (cache keys change)."""
+    async with conn.transaction():
+        cur = await conn.execute("DELETE FROM llmops_vector_store_files WHERE tenant = %s AND store_id = %s "
+                                 "AND file_id = %s", (tenant, store_id, file_id))
+        if cur.rowcount == 0:
+            return False
+        await conn.execute("DELETE FROM llmops_chunks WHERE tenant = %s AND store_id = %s AND file_id = %s",
+                           (tenant, store_id, file_id))
+        await conn.execute("UPDATE llmops_vector_stores SET version = version + 1, last_active_at = %s "
+                           "WHERE id = %s", (now(), store_id))
+    return True
+
+
+async def delete_file(conn: AsyncConnection, tenant: str, file_id: str) -> bool:
+    """Delete a file everywhere: its chunks in every store of the tenant, then the file itself."""
+    async with conn.transaction():
+        cur = await conn.execute("DELETE FROM llmops_vector_store_files WHERE tenant = %s AND file_id = %s "
+                                 "RETURNING store_id", (tenant, file_id))
+        stores = [row[0] for row in await cur.fetchall()]
+        await conn.execute("DELETE FROM llmops_chunks WHERE tenant = %s AND file_id = %s", (tenant, file_id))
+        await conn.execute("UPDATE llmops_vector_stores SET version = version + 1, last_active_at = %s "
+                           "WHERE id = ANY(%s)", (now(), stores))
+        gone = await conn.execute("DELETE FROM llmops_files WHERE tenant = %s AND id = %s", (tenant, file_id))
+    return gone.rowcount > 0
+
+
 async def file_content(conn: AsyncConnection, tenant: str, file_id: str) -> tuple[str, bytes] | None:
     cur = await conn.execute("SELECT filename, content FROM llmops_files WHERE tenant = %s AND id = %s",
                              (tenant, file_id))

@@ -116,6 +116,23 @@ class VectorStoreService:
             raise NotFound(f"No such File object: {file_id}", param="file_id")
         return row
 
+    async def list_files(self, tenant: str, limit: int) -> list[tuple[Any, ...]]:
+        with self._guarded():
+            async with (await self.pool()).connection() as conn:
+                return await repo.list_files(conn, tenant, limit)
+
+    async def delete_file(self, tenant: str, file_id: str) -> None:
+        with self._guarded():
+            async with (await self.pool()).connection() as conn:
+                if not await repo.delete_file(conn, tenant, file_id):
+                    raise NotFound(f"No such File object: {file_id}", param="file_id")
+
+    async def detach_file(self, tenant: str, store_id: str, file_id: str) -> None:
+        with self._guarded():
+            async with (await self.pool()).connection() as conn:
+                if not await repo.detach_file(conn, tenant, store_id, file_id):
+                    raise NotFound(f"No file {file_id!r} in vector store {store_id!r}.", param="file_id")
+
     # ---------------------------------------------------------------- stores
 
     async def create_store(self, tenant: str, name: str, metadata: dict[str, Any]) -> StoreRow:

@@ -100,3 +100,26 @@ def test_delete_store(client: openai.OpenAI) -> None:
     assert deleted.deleted
     with pytest.raises(openai.NotFoundError):
         client.vector_stores.retrieve(vs.id)
+
+
+def test_detach_and_delete_files(client: openai.OpenAI) -> None:
+    vs = client.vector_stores.create(name="pruning")
+    keep = client.files.create(file=("keep.txt", b"Otters hold hands while they sleep."), purpose="assistants")
+    drop = client.files.create(file=("drop.txt", b"Penguins propose with pebbles."), purpose="assistants")
+    for f in (keep, drop):
+        client.vector_stores.files.create(vector_store_id=vs.id, file_id=f.id)
+        wait_completed(client, vs.id, f.id)
+    assert {f.id for f in client.files.list()} >= {keep.id, drop.id}
+
+    detached = client.vector_stores.files.delete(file_id=drop.id, vector_store_id=vs.id)
+    assert detached.deleted and detached.object == "vector_store.file.deleted"
+    hits = client.vector_stores.search(vector_store_id=vs.id, query="penguins pebbles").data
+    assert {h.file_id for h in hits} == {keep.id}  # the detached file's chunks are gone
+    assert client.files.retrieve(drop.id).id == drop.id  # detaching does not delete the file
+
+    assert client.files.delete(keep.id).deleted
+    with pytest.raises(openai.NotFoundError):
+        client.files.retrieve(keep.id)
+    assert client.vector_stores.search(vector_store_id=vs.id, query="otters").data == []
+    with pytest.raises(openai.NotFoundError):
+        client.files.delete(keep.id)
