@@ -167,7 +167,7 @@ class OpenAIBackend:
 
 @contextlib.contextmanager
 def upstream_errors(name: str, metrics: Metrics) -> Iterator[None]:
-    """Translate aiohttp's errors on sending into the gateway's ``UpstreamError`` tree."""
+    """Translate aiohttp's errors (sending, or reading a body) into the gateway's ``UpstreamError`` tree."""
     try:
         yield
     except aiohttp.ClientConnectorError:
@@ -184,13 +184,8 @@ def upstream_errors(name: str, metrics: Metrics) -> Iterator[None]:
 async def read_body(resp: aiohttp.ClientResponse, name: str, metrics: Metrics) -> bytes:
     """The whole body, released to the pool; a timeout is a 504, a broken body a 502."""
     try:
-        return await resp.read()
-    except (TimeoutError, aiohttp.ServerTimeoutError):
-        metrics.upstream_errors.labels(name, "timeout").inc()
-        raise UpstreamTimeout(f"Backend {name!r} did not finish in time.") from None
-    except aiohttp.ClientError as exc:
-        metrics.upstream_errors.labels(name, "protocol").inc()
-        raise UpstreamError(f"Backend {name!r} broke off the response: {type(exc).__name__}.") from None
+        with upstream_errors(name, metrics):
+            return await resp.read()
     finally:
         resp.release()
 
