@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     import redis.asyncio as aioredis
 
     from gateway.stores.postgres import Postgres
+    from gateway.stores.resp import RespClient
 
 T = TypeVar("T")
 BackendFactory = Callable[[BackendSettings, "Runtime"], Backend]
@@ -97,6 +98,7 @@ class Runtime:
         self._redis: aioredis.Redis | None = None
         self._redis_made = False
         self._postgres: Postgres | None = None
+        self._resp: RespClient | None = None
         self._postgres_lock = asyncio.Lock()
 
     def provide(self, key: StateKey[T], value: T) -> None:
@@ -121,6 +123,17 @@ class Runtime:
             if self._redis is not None:
                 self.resources.push_async_callback(self._redis.aclose)
         return self._redis
+
+    def resp(self) -> RespClient | None:
+        """The lean pipelined Redis client for per-request commands, or ``None`` without Redis."""
+        r = self.settings.redis
+        if self._resp is None and r.url is not None:
+            from gateway.stores.resp import RespClient
+
+            self._resp = RespClient(r.url.get_secret_value(), timeout_s=r.socket_timeout_ms / 1000,
+                                    connect_timeout_s=r.connect_timeout_ms / 1000)
+            self.resources.push_async_callback(self._resp.aclose)
+        return self._resp
 
     async def postgres(self) -> Postgres:
         """The shared PostgreSQL pool, opened on first use (embedded server if no DSN)."""

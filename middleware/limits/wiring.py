@@ -25,14 +25,10 @@ def make_limiter(runtime: Runtime) -> Limiter:
         if settings.backend == "redis":
             raise RuntimeError("limits.backend: redis needs redis.url")
         return LocalLimiter()
-    from gateway.stores.resp import RespClient
     from middleware.limits.redis_limiter import RedisLimiter
 
-    redis = runtime.settings.redis
-    assert redis.url is not None
-    lean = RespClient(redis.url.get_secret_value(), timeout_s=redis.socket_timeout_ms / 1000,
-                      connect_timeout_s=redis.connect_timeout_ms / 1000)
-    runtime.resources.push_async_callback(lean.aclose)
+    lean = runtime.resp()
+    assert lean is not None  # redis.url is set, or there would be no client above
     return FallbackLimiter(RedisLimiter(lean), LocalLimiter(), settings.on_redis_error,
                            settings.redis_retry_s, runtime.log)
 
