@@ -24,6 +24,7 @@ class AccessLogMiddleware:
         self._enabled = enabled
         # (route, backend, status) → labelled children; the label sets are few and bounded.
         self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+        self._token_children: dict[str, tuple[Counter, Counter]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -59,6 +60,13 @@ class AccessLogMiddleware:
             self._children[key] = found
         return found
 
+    def _tokens(self, backend: str) -> tuple[Counter, Counter]:
+        found = self._token_children.get(backend)
+        if found is None:
+            tokens = self._metrics.tokens
+            found = self._token_children[backend] = (tokens.labels(backend, "prompt"), tokens.labels(backend, "completion"))
+        return found
+
     def _record(self, scope: Scope, status: int, first_byte: float) -> None:
         ex = exchange_of(scope)
         now = time.perf_counter()
@@ -70,8 +78,9 @@ class AccessLogMiddleware:
         histogram.observe(duration, {"request_id": ex.request_id})
         usage = ctx.usage if ctx is not None else None
         if usage is not None:
-            self._metrics.tokens.labels(backend, "prompt").inc(usage.prompt_tokens)
-            self._metrics.tokens.labels(backend, "completion").inc(usage.completion_tokens)
+            prompt, completion = self._tokens(backend)
+            prompt.inc(usage.prompt_tokens)
+            completion.inc(usage.completion_tokens)
         if not self._enabled:
             return
         fields: dict[str, object] = {
