@@ -64,7 +64,8 @@ class AccessLogMiddleware:
         found = self._token_children.get(backend)
         if found is None:
             tokens = self._metrics.tokens
-            found = self._token_children[backend] = (tokens.labels(backend, "prompt"), tokens.labels(backend, "completion"))
+            found = (tokens.labels(backend, "prompt"), tokens.labels(backend, "completion"))
+            self._token_children[backend] = found
         return found
 
     def _record(self, scope: Scope, status: int, first_byte: float) -> None:
