@@ -116,7 +116,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--drivers", default="bwrap,docker,wasm")
     args = parser.parse_args()
-    sim = ServerProcess(python_module("gateway.sim", "--host", "127.0.0.1", "--port", "0")).start()
+    sim = ServerProcess(python_module("simulator", "--host", "127.0.0.1", "--port", "0")).start()
     lines = ["| driver | raw node p50 / p90 ms | plain chat p50 ms | agent loop p50 / p90 ms | loop overhead ms |",
              "|---|---|---|---|---|"]
     try:

@@ -35,11 +35,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from gateway.chain import Handler, compose  # noqa: E402
-from gateway.config import settings_from_mapping  # noqa: E402
-from gateway.context import Reply, RequestContext, Usage  # noqa: E402
-from gateway.observability.logging import JsonLog  # noqa: E402
-from gateway.observability.metrics import Metrics  # noqa: E402
+from gateway.kernel.chain import Handler, compose  # noqa: E402
+from gateway.kernel.config import settings_from_mapping  # noqa: E402
+from gateway.kernel.context import Reply, RequestContext, Usage  # noqa: E402
+from gateway.kernel.observability.logging import JsonLog  # noqa: E402
+from gateway.kernel.observability.metrics import Metrics  # noqa: E402
 from gateway.runtime import Runtime  # noqa: E402
 
 KEY = "sk-bench-0123456789abcdef"

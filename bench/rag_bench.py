@@ -204,8 +204,8 @@ def bulk_load(client: Client, dsn: str, chunks: np.ndarray) -> tuple[str, dict[s
 
     import psycopg
 
-    from gateway.vectorstores import repo
-    from gateway.vectorstores.search import build_index, vector_text
+    from gateway.services.vectorstores import repo
+    from gateway.services.vectorstores.search import build_index, vector_text
 
     store = client.json("POST", "/v1/vector_stores", {"name": "bench-100k"})["id"]
     file_id = client.upload("synthetic.md", b"synthetic")["id"]
@@ -262,7 +262,7 @@ def search_latency(client: Client, store: str, chunks: np.ndarray, queries: np.n
 def sql_latency(dsn: str, store: str, queries: np.ndarray, ef: int) -> float:
     import psycopg
 
-    from gateway.vectorstores.search import vector_text
+    from gateway.services.vectorstores.search import vector_text
 
     times = []
     with psycopg.connect(dsn, autocommit=True) as conn:

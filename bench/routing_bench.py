@@ -25,9 +25,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from gateway.config import settings_from_mapping  # noqa: E402
-from gateway.context import RequestContext  # noqa: E402
-from gateway.policy.types import DECISION, Decision, Obligations  # noqa: E402
+from gateway.kernel.config import settings_from_mapping  # noqa: E402
+from gateway.kernel.context import RequestContext  # noqa: E402
+from gateway.kernel.policy import DECISION, Decision, Obligations  # noqa: E402
 from routers.registry import ModelRegistry  # noqa: E402
 from routers.router import Router  # noqa: E402
 from tests.support.processes import ServerProcess, python_module  # noqa: E402
@@ -134,7 +134,7 @@ def failover(total: int, concurrency: int) -> dict[str, int]:
     import httpx
     import yaml
 
-    sims = [ServerProcess(python_module("gateway.sim", "--port", "0", "--name", f"s{i}", "--ttft-ms", "5")).start()
+    sims = [ServerProcess(python_module("simulator", "--port", "0", "--name", f"s{i}", "--ttft-ms", "5")).start()
             for i in range(3)]
     cfg = Path(tempfile.mkdtemp()) / "gateway.yaml"
     cfg.write_text(yaml.safe_dump(_gateway_config([s.url for s in sims])))

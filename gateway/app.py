@@ -16,20 +16,20 @@ from collections.abc import AsyncIterator
 from starlette.routing import BaseRoute, Route, Router
 from starlette.types import ASGIApp
 
-from gateway.api.asgi import Endpoint
-from gateway.api.audio import TranscriptionEndpoint
-from gateway.api.health import HealthEndpoints
-from gateway.api.models import ModelsEndpoint
-from gateway.api.openai_json import JsonEndpoint
-from gateway.observability.exchange import RequestIds
-from gateway.runtime import Runtime, features
-from gateway.schemas import (
+from gateway.http.asgi import Endpoint
+from gateway.http.audio import TranscriptionEndpoint
+from gateway.http.health import HealthEndpoints
+from gateway.http.models import ModelsEndpoint
+from gateway.http.openai_json import JsonEndpoint
+from gateway.kernel.observability.exchange import RequestIds
+from gateway.kernel.schemas import (
     ChatCompletionRequest,
     CompletionRequest,
     EmbeddingRequest,
     ImageRequest,
     SpeechRequest,
 )
+from gateway.runtime import Runtime, features
 from middleware.transport import AccessLogMiddleware, BodyLimitMiddleware, ErrorMiddleware, RequestIdMiddleware
 
 

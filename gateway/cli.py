@@ -10,7 +10,7 @@ from collections.abc import Sequence
 # subcommand → (module with add_arguments(parser) and run(args) -> int | None, help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("gateway.commands.serve", "run the gateway (embedded defaults without --config)"),
-    "sim": ("gateway.sim", "run the OpenAI-compatible model simulator"),
+    "sim": ("simulator", "run the OpenAI-compatible model simulator"),
     "check-config": ("gateway.commands.check_config", "validate a configuration file"),
     "schema": ("gateway.commands.schema", "print the configuration's JSON schema"),
     "ingest": ("gateway.commands.ingest", "load files into a vector store (chunk, embed, index)"),

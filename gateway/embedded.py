@@ -13,7 +13,7 @@ from typing import IO, Any
 
 import yaml
 
-from gateway.config import ConfigError
+from gateway.kernel.config import ConfigError
 
 _LISTENING = re.compile(r"listening on (http://\S+)")
 OPENAI_MODELS = (
@@ -49,7 +49,7 @@ class SimulatorProcess:
     """``llmops sim`` as a child process; owned by the caller, stopped with ``stop()``."""
 
     def __init__(self, *, host: str = "127.0.0.1", extra_args: tuple[str, ...] = ()) -> None:
-        self._argv = [sys.executable, "-m", "gateway.sim", "--host", host, "--port", "0", *extra_args]
+        self._argv = [sys.executable, "-m", "simulator", "--host", host, "--port", "0", *extra_args]
         self._proc: subprocess.Popen[bytes] | None = None
         self.url = ""
 

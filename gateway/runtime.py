@@ -9,12 +9,12 @@ from collections.abc import Callable
 from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from gateway.chain import Filter, Handler, compose
-from gateway.config import BackendSettings, Settings
-from gateway.context import Reply, RequestContext, StateKey
-from gateway.errors import ServiceOverloaded
-from gateway.observability.logging import JsonLog
-from gateway.observability.metrics import Metrics
+from gateway.kernel.chain import Filter, Handler, compose
+from gateway.kernel.config import BackendSettings, Settings
+from gateway.kernel.context import Reply, RequestContext, StateKey
+from gateway.kernel.errors import ServiceOverloaded
+from gateway.kernel.observability.logging import JsonLog
+from gateway.kernel.observability.metrics import Metrics
 from routers.backends.base import Backend
 from routers.health import HealthChecker
 from routers.registry import ModelRegistry
@@ -23,8 +23,8 @@ from routers.router import Router
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
 
-    from gateway.stores.postgres import Postgres
-    from gateway.stores.resp import RespClient
+    from gateway.services.stores.postgres import Postgres
+    from gateway.services.stores.resp import RespClient
 
 T = TypeVar("T")
 BackendFactory = Callable[[BackendSettings, "Runtime"], Backend]
@@ -43,12 +43,12 @@ STAGES: dict[str, str] = {
 # Capability modules: each may define ``async def start(runtime)`` (create its resources,
 # register cleanups on ``runtime.resources``) and ``def routes(runtime) -> list[BaseRoute]``.
 FEATURES: tuple[str, ...] = (
-    "gateway.identity.feature",
-    "gateway.policy.feature",
-    "middleware.limits.wiring",
-    "gateway.embeddings.feature",
-    "gateway.vectorstores.feature",
-    "routers.scheduler.feature",
+    "gateway.features.identity",
+    "gateway.features.policy",
+    "gateway.features.limits",
+    "gateway.features.embeddings",
+    "gateway.features.vectorstores",
+    "gateway.features.scheduler",
 )
 
 
@@ -116,7 +116,7 @@ class Runtime:
     def redis(self) -> aioredis.Redis | None:
         """The shared Redis client, or ``None`` in the embedded default."""
         if not self._redis_made:
-            from gateway.stores.redis import connect_redis
+            from gateway.services.stores.redis import connect_redis
 
             self._redis = connect_redis(self.settings.redis)
             self._redis_made = True
@@ -128,7 +128,7 @@ class Runtime:
         """The lean pipelined Redis client for per-request commands, or ``None`` without Redis."""
         r = self.settings.redis
         if self._resp is None and r.url is not None:
-            from gateway.stores.resp import RespClient
+            from gateway.services.stores.resp import RespClient
 
             self._resp = RespClient(r.url.get_secret_value(), timeout_s=r.socket_timeout_ms / 1000,
                                     connect_timeout_s=r.connect_timeout_ms / 1000)
@@ -139,7 +139,7 @@ class Runtime:
         """The shared PostgreSQL pool, opened on first use (embedded server if no DSN)."""
         async with self._postgres_lock:
             if self._postgres is None:
-                from gateway.stores.postgres import Postgres
+                from gateway.services.stores.postgres import Postgres
 
                 self._postgres = await Postgres.open(self.settings.postgres)
                 self.resources.push_async_callback(self._postgres.aclose)

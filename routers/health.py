@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from routers.registry import Deployment, ModelRegistry
 
 if TYPE_CHECKING:
-    from gateway.observability.metrics import Metrics
+    from gateway.kernel.observability.metrics import Metrics
     from routers.backends.base import Backend
 
 

@@ -20,8 +20,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from gateway.context import RequestContext, StateKey
-from gateway.policy.types import DECISION
+from gateway.kernel.context import RequestContext, StateKey
+from gateway.kernel.policy import DECISION
 
 DATA_REGIONS: StateKey[tuple[str, ...]] = StateKey("data_regions")
 """Regions of the vector stores this request retrieves from, set by the RAG stage before the

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.context import RequestContext, Route
+from gateway.kernel.context import RequestContext, Route
 
 TEXT = 1
 VISION = 2

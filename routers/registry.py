@@ -11,8 +11,8 @@ from collections.abc import Awaitable, Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
-from gateway.config import BackendSettings, DeploymentSettings, ModelSettings, Settings
-from gateway.context import StateKey
+from gateway.kernel.config import BackendSettings, DeploymentSettings, ModelSettings, Settings
+from gateway.kernel.context import StateKey
 from routers.backends.base import Backend
 from routers.needs import ALL, CAPABILITY_BITS, MODALITY_BITS, PROTOCOL_BITS, mask_of
 from routers.state import DeploymentState, GaugeChild, Tuning
@@ -20,7 +20,7 @@ from routers.state import DeploymentState, GaugeChild, Tuning
 if TYPE_CHECKING:
     from starlette.requests import Request
 
-    from gateway.config.model import CostSettings
+    from gateway.kernel.config.model import CostSettings
 
 Kind = Literal["general", "code", "simple"]
 

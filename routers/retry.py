@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 
-from gateway.config.sections.routing import BackoffSettings, RetryBudgetSettings
+from gateway.kernel.config.sections.routing import BackoffSettings, RetryBudgetSettings
 
 _MAX_TOKENS = 1000.0
 

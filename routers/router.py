@@ -14,10 +14,10 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING
 
-from gateway.config.sections.routing import RoutingSettings
-from gateway.context import Reply, RequestContext
-from gateway.errors import GatewayError, ModelNotFound, PermissionDenied, UpstreamError
-from gateway.identity.access import may_use_model
+from gateway.kernel.config.sections.routing import RoutingSettings
+from gateway.kernel.context import Reply, RequestContext
+from gateway.kernel.errors import GatewayError, ModelNotFound, PermissionDenied, UpstreamError
+from gateway.kernel.grants import may_use_model
 from routers.locality import Locality, is_local, locality_of
 from routers.needs import TEXT, Needs, looks_like_code, needs_of
 from routers.registry import Deployment, Kind, ModelRegistry, Tier
@@ -26,7 +26,7 @@ from routers.select import Selector
 from routers.unroutable import unroutable
 
 if TYPE_CHECKING:
-    from gateway.observability.metrics import Metrics
+    from gateway.kernel.observability.metrics import Metrics
 
 Sleep = Callable[[float], Awaitable[None]]
 _RATE_LIMIT_COOLDOWN_S = 1.0

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from gateway.errors import (
+from gateway.kernel.errors import (
     GatewayError,
     PermissionDenied,
     ServiceOverloaded,
@@ -18,7 +18,7 @@ from routers.registry import Tier
 from routers.select import fits
 
 if TYPE_CHECKING:
-    from gateway.observability.metrics import Metrics
+    from gateway.kernel.observability.metrics import Metrics
 
 
 def unroutable(

@@ -32,7 +32,7 @@ def start_sim() -> Iterator[SimFactory]:
     started: list[ServerProcess] = []
 
     def start(*args: str) -> ServerProcess:
-        proc = ServerProcess(python_module("gateway.sim", "--host", "127.0.0.1", "--port", "0", *args)).start()
+        proc = ServerProcess(python_module("simulator", "--host", "127.0.0.1", "--port", "0", *args)).start()
         started.append(proc)
         return proc
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from gateway.config import ConfigError, load_settings
+from gateway.kernel.config import ConfigError, load_settings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

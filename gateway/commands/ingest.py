@@ -11,12 +11,12 @@ import os
 import sys
 from pathlib import Path
 
-from gateway.config import ConfigError, Settings, load_settings
-from gateway.embeddings.feature import make_embedder
-from gateway.errors import GatewayError
-from gateway.stores.postgres import Postgres
-from gateway.vectorstores.access import DEFAULT_TENANT
-from gateway.vectorstores.service import VectorStoreService
+from gateway.features.embeddings import make_embedder
+from gateway.http.store_access import DEFAULT_TENANT
+from gateway.kernel.config import ConfigError, Settings, load_settings
+from gateway.kernel.errors import GatewayError
+from gateway.services.stores.postgres import Postgres
+from gateway.services.vectorstores.service import VectorStoreService
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -12,7 +12,7 @@ import argparse
 import json
 from urllib.parse import quote, urlencode
 
-from gateway.identity.admin_client import add_connection, call, show
+from gateway.commands.admin_client import add_connection, call, show
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -16,15 +16,14 @@ from typing import Any
 
 import yaml
 
-from gateway.context import Principal
-from gateway.identity.admin_client import add_connection, call
-from gateway.identity.types import Identity
-from gateway.policy.document import build_document
-from gateway.policy.explain import explain, render
-from gateway.policy.feature import resolve_paths
-from gateway.policy.rego import RegoEvaluator, policy_files
-from gateway.policy.testing import case_files, rego_tests, yaml_cases
-from gateway.policy.types import PolicyLoadError
+from gateway.commands.admin_client import add_connection, call
+from gateway.features.policy import resolve_paths
+from gateway.kernel.context import Principal
+from gateway.kernel.policy import PolicyLoadError
+from gateway.kernel.policy_input import build_document
+from gateway.services.policy.explain import explain, render
+from gateway.services.policy.rego import RegoEvaluator, policy_files
+from gateway.services.policy.testing import case_files, rego_tests, yaml_cases
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -90,7 +89,7 @@ def _principal(args: argparse.Namespace) -> Principal:
     if args.admin_key and args.key_id != "cli":
         status, record = call(args, "GET", f"/admin/keys/{args.key_id}")
         if status == 200:
-            return Identity(tenant=record["tenant"], key_id=record["key_id"], roles=tuple(record["roles"]),
+            return Principal(tenant=record["tenant"], key_id=record["key_id"], roles=tuple(record["roles"]),
                             models=tuple(record["models"]))
         print(f"cannot fetch key {args.key_id}: HTTP {status}", file=sys.stderr)
-    return Identity(tenant=args.tenant, key_id=args.key_id, roles=tuple(args.roles), models=tuple(args.grants))
+    return Principal(tenant=args.tenant, key_id=args.key_id, roles=tuple(args.roles), models=tuple(args.grants))

@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from gateway.config import Settings
+from gateway.kernel.config import Settings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -7,10 +7,10 @@ import os
 import sys
 
 from gateway.app import build_app
-from gateway.config import ConfigError, Settings, load_settings, settings_from_mapping
 from gateway.embedded import SimulatorProcess, default_config
-from gateway.observability.logging import JsonLog, bridge_stdlib
-from gateway.observability.metrics import Metrics
+from gateway.kernel.config import ConfigError, Settings, load_settings, settings_from_mapping
+from gateway.kernel.observability.logging import JsonLog, bridge_stdlib
+from gateway.kernel.observability.metrics import Metrics
 from gateway.runtime import Runtime
 from gateway.server import bind, serve
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from urllib.parse import urlencode
 
-from gateway.identity.admin_client import add_connection, call, show
+from gateway.commands.admin_client import add_connection, call, show
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -1,1 +1,1 @@
-"""The authn stage: bearer → ``ctx.principal`` (an ``Identity``), or 401."""
+"""The authn stage: bearer → ``ctx.principal`` (an ``Principal``), or 401."""

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from gateway.chain import Handler
-from gateway.context import Reply, RequestContext
-from gateway.identity.authenticator import Authenticator
-from gateway.identity.types import AUTHENTICATOR
+from gateway.kernel.chain import Handler
+from gateway.kernel.context import Reply, RequestContext
 from gateway.runtime import Runtime
+from gateway.services.identity.authenticator import Authenticator
+from gateway.services.identity.types import AUTHENTICATOR
 
 
 class AuthnStage:

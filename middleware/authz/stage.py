@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from gateway.chain import Handler
-from gateway.context import Principal, Reply, RequestContext
-from gateway.errors import PermissionDenied
-from gateway.policy.document import document_for
-from gateway.policy.types import DECISION, POLICY_ENGINE, Decision, Obligations, PolicyEngine
+from gateway.kernel.chain import Handler
+from gateway.kernel.context import Principal, Reply, RequestContext
+from gateway.kernel.errors import PermissionDenied
+from gateway.kernel.policy import DECISION, POLICY_ENGINE, Decision, Obligations, PolicyEngine
+from gateway.kernel.policy_input import document_for
 from gateway.runtime import Runtime
-from middleware.limits.ledger import SPEND_LEDGER
+from gateway.services.limits.ledger import SPEND_LEDGER
 
 SpendOf = Callable[[Principal | None], Mapping[str, float]]
 _CAPPED_ROUTES = ("chat", "completions", "messages")

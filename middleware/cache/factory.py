@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from gateway.config.sections.cache import CacheSettings
-from gateway.embeddings.base import EMBEDDER
+from gateway.kernel.config.sections.cache import CacheSettings
+from gateway.services.embeddings.base import EMBEDDER
 from middleware.cache.metrics import CacheMetrics
 from middleware.cache.probe import Corpus, SemanticCache
 from middleware.cache.semantic import MemoryIndex, PgIndex, SemanticIndex
@@ -50,7 +50,7 @@ def _semantic(runtime: Runtime, settings: CacheSettings, metrics: CacheMetrics) 
     use_pg = settings.semantic_index == "pgvector" or (
         settings.semantic_index == "auto" and runtime.settings.postgres.dsn is not None)
     if use_pg:
-        from gateway.vectorstores.service import VECTOR_STORES
+        from gateway.services.vectorstores.service import VECTOR_STORES
 
         index = PgIndex(runtime.require(VECTOR_STORES))
     else:

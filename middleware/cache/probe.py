@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from gateway.config.sections.rag import RagSettings
-from gateway.context import RequestContext
-from gateway.embeddings.base import Embedder, EmbeddingError
-from gateway.vectorstores.access import tenant_of
+from gateway.http.store_access import tenant_of
+from gateway.kernel.config.sections.rag import RagSettings
+from gateway.kernel.context import RequestContext
+from gateway.services.embeddings.base import Embedder, EmbeddingError
 from middleware.cache.guard import signature
 from middleware.cache.keys import semantic_scope
 from middleware.cache.metrics import CacheMetrics
@@ -34,7 +34,7 @@ class Corpus:
         ids = requested_stores(ctx, self._settings)
         if not ids:
             return ""
-        from gateway.vectorstores.service import VECTOR_STORES
+        from gateway.services.vectorstores.service import VECTOR_STORES
 
         service = self._runtime.lookup(VECTOR_STORES)
         if service is None:

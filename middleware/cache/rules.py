@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gateway.config.sections.cache import CacheRule, CacheSettings
-from gateway.context import RequestContext
-from gateway.vectorstores.access import tenant_of
+from gateway.http.store_access import tenant_of
+from gateway.kernel.config.sections.cache import CacheRule, CacheSettings
+from gateway.kernel.context import RequestContext
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,12 +15,12 @@ import numpy.typing as npt
 import psycopg
 import psycopg_pool
 
-from gateway.errors import GatewayError
-from gateway.vectorstores.search import vector_text
+from gateway.kernel.errors import GatewayError
+from gateway.services.vectorstores.search import vector_text
 from middleware.cache.store import CacheUnavailable
 
 if TYPE_CHECKING:
-    from gateway.vectorstores.service import VectorStoreService
+    from gateway.services.vectorstores.service import VectorStoreService
 
 Vector = npt.NDArray[np.float32]
 _STORE_ERRORS = (psycopg.Error, psycopg_pool.PoolTimeout, OSError, GatewayError)

@@ -11,11 +11,11 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING, Literal
 
-from gateway.chain import Handler
-from gateway.config.sections.cache import CacheSettings
-from gateway.context import Reply, RequestContext
-from gateway.vectorstores.access import tenant_of
-from gateway.vectorstores.errors import StoreUnavailable
+from gateway.http.store_access import tenant_of
+from gateway.kernel.chain import Handler
+from gateway.kernel.config.sections.cache import CacheSettings
+from gateway.kernel.context import Reply, RequestContext
+from gateway.services.vectorstores.errors import StoreUnavailable
 from middleware.cache.entries import StreamCapture, cacheable_json, replay
 from middleware.cache.keys import exact_key
 from middleware.cache.metrics import CacheMetrics

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from middleware.limits.limiter import Bucket, Dimension, Outcome
+from gateway.services.limits.limiter import Bucket, Dimension, Outcome
 
 
 def duration(seconds: float) -> str:

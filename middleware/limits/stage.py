@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import math
 
-from gateway.chain import Handler
-from gateway.config.sections.limits import LimitsSettings, Rate
-from gateway.context import Principal, Reply, RequestContext
-from gateway.errors import GatewayError, RateLimited
+from gateway.features.limits import LIMITER
+from gateway.kernel.chain import Handler
+from gateway.kernel.config.sections.limits import LimitsSettings, Rate
+from gateway.kernel.context import Principal, Reply, RequestContext
+from gateway.kernel.errors import GatewayError, RateLimited
 from gateway.runtime import Runtime
+from gateway.services.limits.ledger import SPEND_LEDGER, SpendLedger
+from gateway.services.limits.limiter import Bucket, Limiter, Outcome
 from middleware.limits.headers import rate_headers
-from middleware.limits.ledger import SPEND_LEDGER, SpendLedger
-from middleware.limits.limiter import Bucket, Limiter, Outcome
 from middleware.limits.tokens import estimate_tokens
-from middleware.limits.wiring import LIMITER
 
 
 class LimitsStage:
@@ -69,8 +69,7 @@ class LimitsStage:
 
 
 def key_rate(principal: Principal, default: Rate) -> Rate:
-    rpm = getattr(principal, "rpm", None)
-    tpm = getattr(principal, "tpm", None)
+    rpm, tpm = principal.rpm, principal.tpm
     if rpm is None and tpm is None:
         return default
     return Rate(rpm=rpm if rpm is not None else default.rpm, tpm=tpm if tpm is not None else default.tpm)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.context import RequestContext
+from gateway.kernel.context import RequestContext
 
 
 def text_chars(value: Any) -> int:

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.config.sections.rag import RagSettings
-from gateway.context import RequestContext, StateKey
-from gateway.errors import InvalidRequest
-from gateway.vectorstores.access import tenant_of
+from gateway.http.store_access import tenant_of
+from gateway.kernel.config.sections.rag import RagSettings
+from gateway.kernel.context import RequestContext, StateKey
+from gateway.kernel.errors import InvalidRequest
 
 EXTENSION_FIELD = "llmops"
 _EXTENSION: StateKey[dict[str, Any]] = StateKey("llmops_extension")

@@ -13,18 +13,18 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from prometheus_client import Counter
 
-from gateway.chain import Handler
-from gateway.config.sections.rag import RagSettings
-from gateway.context import Reply, RequestContext
-from gateway.embeddings.base import EmbeddingError
-from gateway.errors import ServiceOverloaded
-from gateway.vectorstores.access import authorize_store, tenant_of
-from gateway.vectorstores.errors import StoreUnavailable
-from gateway.vectorstores.objects import Hit, StoreRow
-from gateway.vectorstores.service import VECTOR_STORES, VectorStoreService
+from gateway.http.store_access import authorize_store, tenant_of
+from gateway.kernel.chain import Handler
+from gateway.kernel.config.sections.rag import RagSettings
+from gateway.kernel.context import Reply, RequestContext
+from gateway.kernel.errors import ServiceOverloaded
+from gateway.kernel.sse import sse_events
+from gateway.services.embeddings.base import EmbeddingError
+from gateway.services.vectorstores.errors import StoreUnavailable
+from gateway.services.vectorstores.objects import Hit, StoreRow
+from gateway.services.vectorstores.service import VECTOR_STORES, VectorStoreService
 from middleware.rag.inject import citation_header, citations, context_message, insert_before_last_user, with_citations
 from middleware.rag.request import last_user_text, requested_stores, strip_file_search
-from routers.backends.sse import sse_events
 from routers.locality import DATA_REGIONS
 
 if TYPE_CHECKING:

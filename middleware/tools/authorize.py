@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from executors.spec import Grants
-from gateway.context import RequestContext
-from gateway.policy.document import document_for
-from gateway.policy.types import PolicyEngine
+from gateway.kernel.context import RequestContext
+from gateway.kernel.policy import PolicyEngine
+from gateway.kernel.policy_input import document_for
 from middleware.tools.catalog import ToolEntry
 from middleware.tools.jobs import requested_egress
 

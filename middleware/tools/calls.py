@@ -15,8 +15,8 @@ from typing import Any
 
 from executors.errors import JobRejected
 from executors.spec import Job, Result
-from gateway.context import RequestContext
-from gateway.errors import GatewayError
+from gateway.kernel.context import RequestContext
+from gateway.kernel.errors import GatewayError
 from middleware.tools.authorize import ToolAuthorizer, Verdict
 from middleware.tools.jobs import BadArguments, build_job, dataset_of, job_id, parse_arguments
 from middleware.tools.offer import Offer

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from executors.tools import BUILTIN_TOOLS, ToolDef, tool_from_config
-from gateway.config.sections.tools import CustomTool, ToolOptions, ToolsSettings
+from gateway.kernel.config.sections.tools import CustomTool, ToolOptions, ToolsSettings
 
 # Re-running these on another node after a failure is safe (sandboxed, no network, no state kept).
 _IDEMPOTENT_BUILTINS = frozenset({"python", "shell"})

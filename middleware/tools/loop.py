@@ -18,9 +18,9 @@ from typing import Any
 
 import orjson
 
-from gateway.chain import Handler
-from gateway.context import Reply, Usage
-from gateway.errors import QuotaExceeded, UpstreamError, UpstreamTimeout
+from gateway.kernel.chain import Handler
+from gateway.kernel.context import Reply, Usage
+from gateway.kernel.errors import QuotaExceeded, UpstreamError, UpstreamTimeout
 from middleware.tools.calls import CallState, ToolCalls
 from middleware.tools.pricing import Price
 from middleware.tools.sse import completion_chunks, sse_stream

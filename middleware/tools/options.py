@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.config.sections.tools import ToolsSettings
-from gateway.errors import InvalidRequest
+from gateway.kernel.config.sections.tools import ToolsSettings
+from gateway.kernel.errors import InvalidRequest
 
 EXTENSION = "llmops"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gateway.config import Settings
-from gateway.context import Usage
+from gateway.kernel.config import Settings
+from gateway.kernel.context import Usage
 
 
 @dataclass(frozen=True, slots=True)

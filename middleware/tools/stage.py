@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import time
 
-from gateway.chain import Handler
-from gateway.config import Settings
-from gateway.context import Reply, RequestContext
-from gateway.errors import InvalidRequest
-from gateway.policy.types import POLICY_ENGINE
+from gateway.kernel.chain import Handler
+from gateway.kernel.config import Settings
+from gateway.kernel.context import Reply, RequestContext
+from gateway.kernel.errors import InvalidRequest
+from gateway.kernel.policy import POLICY_ENGINE
 from gateway.runtime import Runtime
 from middleware.tools.authorize import ToolAuthorizer
 from middleware.tools.calls import CallState, ToolCalls

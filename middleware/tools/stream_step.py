@@ -14,8 +14,8 @@ from typing import Any
 
 import orjson
 
-from gateway.context import Usage
-from routers.backends.sse import Event, sse_events
+from gateway.kernel.context import Usage
+from gateway.kernel.sse import Event, sse_events
 
 __all__ = ["AnswerRelay", "Assembler", "Event", "kind_of", "sse_events"]
 

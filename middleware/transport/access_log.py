@@ -11,9 +11,9 @@ import time
 from prometheus_client.metrics import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.observability.exchange import exchange_of
-from gateway.observability.logging import JsonLog
-from gateway.observability.metrics import Metrics
+from gateway.kernel.observability.exchange import exchange_of
+from gateway.kernel.observability.logging import JsonLog
+from gateway.kernel.observability.metrics import Metrics
 
 
 class AccessLogMiddleware:

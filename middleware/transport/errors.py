@@ -11,9 +11,9 @@ from __future__ import annotations
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from gateway.errors import GatewayError, MethodNotAllowed, NotFound
-from gateway.observability.exchange import exchange_of
-from gateway.observability.logging import JsonLog
+from gateway.kernel.errors import GatewayError, MethodNotAllowed, NotFound
+from gateway.kernel.observability.exchange import exchange_of
+from gateway.kernel.observability.logging import JsonLog
 
 
 class ErrorMiddleware:

@@ -6,7 +6,7 @@ import re
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.observability.exchange import SCOPE_KEY, Exchange, RequestIds
+from gateway.kernel.observability.exchange import SCOPE_KEY, Exchange, RequestIds
 
 _SAFE_ID = re.compile(rb"^[A-Za-z0-9._:\-]{1,128}$")
 

@@ -14,10 +14,10 @@ from typing import Any
 import aiohttp
 import orjson
 
-from gateway.config import BackendSettings
-from gateway.context import Reply, RequestContext, Usage
-from gateway.errors import UnsupportedCapability, UpstreamError, UpstreamTimeout
-from gateway.observability.metrics import Metrics
+from gateway.kernel.config import BackendSettings
+from gateway.kernel.context import Reply, RequestContext, Usage
+from gateway.kernel.errors import UnsupportedCapability, UpstreamError, UpstreamTimeout
+from gateway.kernel.observability.metrics import Metrics
 from routers.backends.anthropic_shapes import openai_error, to_chat_completion, to_messages_request
 from routers.backends.anthropic_stream import StreamTranslator
 from routers.backends.openai import failure_body, failure_error, read_body, upstream_errors

@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from gateway.context import Usage
+from gateway.kernel.context import Usage
 from routers.backends.anthropic_shapes import FINISH_REASONS
 
 DONE = b"data: [DONE]\n\n"

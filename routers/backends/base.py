@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from gateway.context import Reply, RequestContext
+from gateway.kernel.context import Reply, RequestContext
 
 UPSTREAM_PATHS = {
     "chat": "/chat/completions",

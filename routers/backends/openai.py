@@ -11,17 +11,17 @@ from typing import Any
 import aiohttp
 import orjson
 
-from gateway.config import BackendSettings
-from gateway.context import Reply, RequestContext, Usage
-from gateway.errors import (
+from gateway.kernel.config import BackendSettings
+from gateway.kernel.context import Reply, RequestContext, Usage
+from gateway.kernel.errors import (
     GatewayError,
     UpstreamError,
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from gateway.observability.metrics import Metrics
+from gateway.kernel.observability.metrics import Metrics
+from gateway.kernel.sse import UsageSniffer
 from routers.backends.base import UPSTREAM_PATHS
-from routers.backends.sse import UsageSniffer
 
 _PASS_THROUGH_STATUSES = {400, 404, 409, 413, 415, 422}
 _SSE = "text/event-stream"

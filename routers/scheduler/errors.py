@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gateway.errors import RateLimited, UpstreamError, UpstreamTimeout, UpstreamUnavailable
+from gateway.kernel.errors import RateLimited, UpstreamError, UpstreamTimeout, UpstreamUnavailable
 
 
 class NoEligibleNode(UpstreamUnavailable):

@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse, Response
 from executors.errors import AuthError
 from executors.node.heartbeat import HEARTBEAT_PATH
 from executors.signing import MAX_SKEW_SECONDS, NONCE_HEADER, NonceCache, verify
-from gateway.observability.logging import JsonLog
+from gateway.kernel.observability.logging import JsonLog
 from routers.scheduler.nodes import node_from_heartbeat
 from routers.scheduler.scheduler import Scheduler
 

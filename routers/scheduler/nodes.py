@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway.config.sections.tools import StaticNode
+from gateway.kernel.config.sections.tools import StaticNode
 
 
 @dataclass(frozen=True, slots=True)

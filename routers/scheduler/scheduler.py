@@ -15,8 +15,8 @@ from typing import Protocol
 
 from executors.errors import AuthError, JobRejected, NodeError
 from executors.spec import Job, Result
-from gateway.config.sections.tools import SchedulerSettings
-from gateway.context import StateKey
+from gateway.kernel.config.sections.tools import SchedulerSettings
+from gateway.kernel.context import StateKey
 from routers.scheduler.errors import JobRefused, JobTimeout, NodeFailed, NoEligibleNode, QueueTimeout
 from routers.scheduler.nodes import NodeInfo
 from routers.scheduler.placement import Placement, rank

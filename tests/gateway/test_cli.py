@@ -36,7 +36,7 @@ def test_serve_refuses_a_public_address_without_authentication(
 
 def test_public_address_is_fine_with_authn_or_an_explicit_opt_out() -> None:
     from gateway.commands.serve import exposed_without_auth
-    from gateway.config import settings_from_mapping
+    from gateway.kernel.config import settings_from_mapping
 
     assert not exposed_without_auth(settings_from_mapping({}, {}))  # 127.0.0.1
     assert exposed_without_auth(settings_from_mapping({"server": {"host": "0.0.0.0"}}, {}))

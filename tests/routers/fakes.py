@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-from gateway.config import Settings, settings_from_mapping
-from gateway.context import Reply, RequestContext
-from gateway.errors import UpstreamError
+from gateway.kernel.config import Settings, settings_from_mapping
+from gateway.kernel.context import Reply, RequestContext
+from gateway.kernel.errors import UpstreamError
 from routers.registry import ModelRegistry
 from routers.router import Router
 

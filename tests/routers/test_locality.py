@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from gateway.context import Principal
-from gateway.errors import PermissionDenied, UpstreamError
-from gateway.policy.types import DECISION, Decision, Obligations
+from gateway.kernel.context import Principal
+from gateway.kernel.errors import PermissionDenied, UpstreamError
+from gateway.kernel.policy import DECISION, Decision, Obligations
 from routers.locality import DATA_REGIONS
 from tests.routers.fakes import chat, router_for, settings
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gateway.context import RequestContext
+from gateway.kernel.context import RequestContext
 from routers.needs import AUDIO_INPUT, EMBEDDINGS, JSON_MODE, TEXT, TOOLS, VISION, looks_like_code, needs_of
 from tests.routers.fakes import chat
 

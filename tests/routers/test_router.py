@@ -6,7 +6,13 @@ from typing import Any
 
 import pytest
 
-from gateway.errors import ModelNotFound, ServiceOverloaded, UnsupportedCapability, UpstreamError, UpstreamUnavailable
+from gateway.kernel.errors import (
+    ModelNotFound,
+    ServiceOverloaded,
+    UnsupportedCapability,
+    UpstreamError,
+    UpstreamUnavailable,
+)
 from routers.state import CLOSED, OPEN
 from tests.routers.fakes import chat, router_for, settings
 
@@ -152,7 +158,7 @@ async def test_auto_routes_code_simple_and_embeddings() -> None:
     router, _ = router_for(settings(backends, models, classifier={"simple_max_tokens": 50}))
 
     async def where(ctx: object) -> str:
-        from gateway.context import RequestContext
+        from gateway.kernel.context import RequestContext
 
         assert isinstance(ctx, RequestContext)
         await router(ctx)
@@ -163,16 +169,16 @@ async def test_auto_routes_code_simple_and_embeddings() -> None:
     assert await where(chat("auto", "Tell me a long story about the sea " * 20)) == "coder"  # cheapest general
     vision = [{"type": "text", "text": "what is this"}, {"type": "image_url", "image_url": {"url": "http://x"}}]
     assert await where(chat("auto", vision)) == "big"
-    from gateway.context import RequestContext
+    from gateway.kernel.context import RequestContext
 
     embed = RequestContext("r", "embeddings", "auto", {"model": "auto", "input": "hi"}, None, {})
     assert await where(embed) == "embed"
 
-    from gateway.errors import PermissionDenied
-    from gateway.identity.types import Identity
+    from gateway.kernel.context import Principal
+    from gateway.kernel.errors import PermissionDenied
 
     def as_key(ctx: RequestContext, *models: str) -> RequestContext:
-        ctx.principal = Identity(tenant="t", key_id="k", models=models)
+        ctx.principal = Principal(tenant="t", key_id="k", models=models)
         return ctx
 
     # auto only picks among the models the caller's key may use
@@ -183,7 +189,7 @@ async def test_auto_routes_code_simple_and_embeddings() -> None:
 
 
 def legacy_completion(model: str) -> Any:
-    from gateway.context import RequestContext
+    from gateway.kernel.context import RequestContext
 
     return RequestContext("req", "completions", model, {"model": model, "prompt": "Once"}, None, {})
 

@@ -6,8 +6,8 @@ from collections.abc import Mapping
 
 import pytest
 
-from gateway.context import Principal, Reply, RequestContext
-from gateway.errors import AuthenticationFailed
+from gateway.kernel.context import Principal, Reply, RequestContext
+from gateway.kernel.errors import AuthenticationFailed
 from middleware.authn.stage import AuthnStage
 
 ALICE = Principal(tenant="acme", key_id="alice")

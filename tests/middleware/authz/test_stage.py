@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from gateway.context import Principal, Reply, RequestContext
-from gateway.errors import PermissionDenied
-from gateway.policy.types import DECISION, Decision, Obligations
+from gateway.kernel.context import Principal, Reply, RequestContext
+from gateway.kernel.errors import PermissionDenied
+from gateway.kernel.policy import DECISION, Decision, Obligations
 from middleware.authz.stage import AuthzStage
 
 

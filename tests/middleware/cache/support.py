@@ -7,10 +7,10 @@ from typing import Any
 
 import orjson
 
-from gateway.config import Settings
-from gateway.context import Principal, Reply, RequestContext, Route
-from gateway.observability.logging import JsonLog
-from gateway.observability.metrics import Metrics
+from gateway.kernel.config import Settings
+from gateway.kernel.context import Principal, Reply, RequestContext, Route
+from gateway.kernel.observability.logging import JsonLog
+from gateway.kernel.observability.metrics import Metrics
 from gateway.runtime import Runtime
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from gateway.config.sections.cache import CacheSettings
+from gateway.kernel.config.sections.cache import CacheSettings
 from middleware.cache.metrics import CacheMetrics
 from middleware.cache.probe import Corpus
 from middleware.cache.stage import CacheStage
@@ -94,7 +94,7 @@ async def test_redis_store_round_trip(redis_url: str) -> None:
 
 
 async def test_route_and_key_ttls_follow_precedence() -> None:
-    from gateway.config.sections.cache import CacheSettings
+    from gateway.kernel.config.sections.cache import CacheSettings
     from middleware.cache.rules import resolve
     from tests.middleware.cache.support import context
 
@@ -108,7 +108,7 @@ async def test_route_and_key_ttls_follow_precedence() -> None:
 
 
 async def test_a_stream_cut_off_by_the_client_is_not_stored() -> None:
-    from gateway.context import Reply
+    from gateway.kernel.context import Reply
     from tests.middleware.cache.support import context
 
     async def events() -> AsyncIterator[bytes]:

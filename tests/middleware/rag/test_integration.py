@@ -11,9 +11,9 @@ import openai
 import orjson
 import pytest
 
+from tests.gateway.services.vectorstores.fixtures import DOCUMENTS
 from tests.support.configs import sim_config
 from tests.support.processes import ServerProcess
-from tests.vectorstores.fixtures import DOCUMENTS
 
 pytestmark = pytest.mark.integration
 KEYS = {"acme": "sk-test-acme-0123456789", "globex": "sk-test-globex-0123456789"}

@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry, Counter
 
-from gateway.errors import NotFound, PermissionDenied, ServiceOverloaded
-from gateway.policy.types import POLICY_ENGINE, Decision
-from gateway.stores.postgres import Postgres
-from gateway.vectorstores.objects import Hit, StoreRow
-from gateway.vectorstores.service import VectorStoreService
+from gateway.kernel.errors import NotFound, PermissionDenied, ServiceOverloaded
+from gateway.kernel.policy import POLICY_ENGINE, Decision
+from gateway.services.stores.postgres import Postgres
+from gateway.services.vectorstores.objects import Hit, StoreRow
+from gateway.services.vectorstores.service import VectorStoreService
 from middleware.rag.request import strip_file_search
 from middleware.rag.stage import RagStage
 from tests.middleware.cache.support import Backend, chat, context, runtime
@@ -149,7 +149,7 @@ async def test_the_stores_region_becomes_a_routing_preference() -> None:
 async def test_streamed_answers_carry_citations_on_their_finishing_chunk() -> None:
     import orjson
 
-    from gateway.context import Reply
+    from gateway.kernel.context import Reply
 
     async def frames() -> Any:
         for delta, finish in (({"content": "Zebras "}, None), ({"content": "have stripes."}, None), ({}, "stop")):

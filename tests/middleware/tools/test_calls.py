@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.context import RequestContext
+from gateway.kernel.context import RequestContext
 from middleware.tools.calls import CallState, data_region
 from middleware.tools.options import LoopOptions
 from routers.locality import DATA_REGIONS

@@ -10,10 +10,10 @@ from typing import Any
 import orjson
 import pytest
 
-from gateway.config import settings_from_mapping
-from gateway.context import Reply, RequestContext
-from gateway.errors import InvalidRequest, QuotaExceeded, UpstreamTimeout
-from gateway.policy.types import Decision, Obligations
+from gateway.kernel.config import settings_from_mapping
+from gateway.kernel.context import Reply, RequestContext
+from gateway.kernel.errors import InvalidRequest, QuotaExceeded, UpstreamTimeout
+from gateway.kernel.policy import Decision, Obligations
 from middleware.tools.authorize import ToolAuthorizer
 from middleware.tools.calls import ToolCalls
 from middleware.tools.catalog import ToolCatalog

@@ -10,8 +10,8 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route, Router
 from starlette.testclient import TestClient
 
-from gateway.errors import QuotaExceeded
-from gateway.observability.logging import JsonLog
+from gateway.kernel.errors import QuotaExceeded
+from gateway.kernel.observability.logging import JsonLog
 from middleware.transport import ErrorMiddleware
 
 

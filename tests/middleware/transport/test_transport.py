@@ -11,9 +11,9 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from gateway.observability.exchange import RequestIds, exchange_of
-from gateway.observability.logging import JsonLog
-from gateway.observability.metrics import Metrics
+from gateway.kernel.observability.exchange import RequestIds, exchange_of
+from gateway.kernel.observability.logging import JsonLog
+from gateway.kernel.observability.metrics import Metrics
 from middleware.transport import AccessLogMiddleware, BodyLimitMiddleware, RequestIdMiddleware
 
 

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from routers.backends.sse import UsageSniffer
+from gateway.kernel.sse import UsageSniffer
 
 USAGE = b'data: {"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":5,"total_tokens":8}}\n\n'
 

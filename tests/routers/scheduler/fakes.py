@@ -7,7 +7,7 @@ from collections import defaultdict
 
 from executors.errors import JobRejected, NodeError
 from executors.spec import Job, Result
-from gateway.config.sections.tools import SchedulerSettings
+from gateway.kernel.config.sections.tools import SchedulerSettings
 from routers.scheduler import MemoryNodeRegistry, NodeInfo, Scheduler
 
 

@@ -14,8 +14,8 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 
 from executors.signing import sign
-from gateway.config.sections.tools import SchedulerSettings
-from gateway.observability.logging import JsonLog
+from gateway.kernel.config.sections.tools import SchedulerSettings
+from gateway.kernel.observability.logging import JsonLog
 from routers.scheduler import MemoryNodeRegistry, NodeRegistry, Scheduler, node_from_heartbeat
 from routers.scheduler.heartbeat import HeartbeatEndpoint
 from routers.scheduler.redis_registry import RedisNodeRegistry

@@ -1,0 +1,86 @@
+"""Turn replies and errors into ASGI responses; relay streams with disconnect detection."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from starlette.background import BackgroundTask
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from gateway.kernel.context import Reply, RequestContext
+from gateway.kernel.errors import GatewayError
+
+JSON = "application/json"
+
+
+def error_response(err: GatewayError) -> Response:
+    return Response(err.body(), status_code=err.status, media_type=JSON, headers=err.headers or None)
+
+
+def reply_response(reply: Reply, ctx: RequestContext) -> Response:
+    headers = {**ctx.response_headers, **reply.headers} if ctx.response_headers or reply.headers else None
+    if reply.stream is not None:
+        return RelayStream(reply.stream, ctx, headers)
+    task = BackgroundTask(run_finalizers, ctx) if ctx.finalizers else None
+    return Response(reply.body, status_code=reply.status, media_type=reply.media_type, headers=headers,
+                    background=task)
+
+
+async def run_finalizers(ctx: RequestContext) -> None:
+    for finalizer in ctx.finalizers:
+        await finalizer(ctx)
+
+
+class RelayStream(Response):
+    """SSE relay: chunks go out as they come (``send`` applies back-pressure); a client that
+    disconnects cancels the pump, which closes the upstream stream."""
+
+    media_type = "text/event-stream"
+
+    def __init__(self, chunks: AsyncIterator[bytes], ctx: RequestContext, headers: dict[str, str] | None) -> None:
+        self._chunks = chunks
+        self._ctx = ctx
+        self.status_code = 200
+        self.background = None
+        self.init_headers({"cache-control": "no-cache", "x-accel-buffering": "no", **(headers or {})})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        pump = asyncio.current_task()
+        assert pump is not None
+        state = {"done": False, "gone": False}
+        watcher = asyncio.create_task(_watch_disconnect(receive, pump, state))
+        try:
+            await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+            async for chunk in self._chunks:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            state["done"] = True
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except asyncio.CancelledError:
+            if not state["gone"]:
+                raise
+            pump.uncancel()
+        except OSError:
+            state["gone"] = True
+        finally:
+            state["done"] = True
+            watcher.cancel()
+            await _close(self._chunks)
+            await run_finalizers(self._ctx)
+
+
+async def _watch_disconnect(receive: Receive, pump: asyncio.Task[object], state: dict[str, bool]) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            if not state["done"]:
+                state["gone"] = True
+                pump.cancel()
+            return
+
+
+async def _close(chunks: AsyncIterator[bytes]) -> None:
+    aclose: Callable[[], Awaitable[None]] | None = getattr(chunks, "aclose", None)
+    if aclose is not None:
+        await aclose()

@@ -1,0 +1,106 @@
+"""Settings for issue 6: tools offered to models, the agent loop, nodes and the scheduler."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, model_validator
+
+from gateway.kernel.config.base import Section
+
+BuiltinTool = Literal["python", "shell", "http_request"]
+Driver = Literal["bwrap", "docker", "wasm", "microvm"]
+
+
+class ToolLimits(Section):
+    """Per-job limits (unset = the node's defaults). Units: seconds, MiB, processes, bytes."""
+
+    cpu_seconds: float | None = Field(None, gt=0)
+    memory_mb: int | None = Field(None, gt=0)
+    wall_seconds: float | None = Field(None, gt=0)
+    pids: int | None = Field(None, gt=0)
+    output_bytes: int | None = Field(None, gt=0)
+    scratch_mb: int | None = Field(None, gt=0)
+
+
+class ToolOptions(Section):
+    """How a tool runs: driver (unset = the node's preference), limits, retry safety, placement."""
+
+    driver: Driver | None = None
+    limits: ToolLimits = ToolLimits()
+    idempotent: bool | None = Field(None, description="Safe to re-run on another node; unset = per tool default.")
+    labels: dict[str, str] = Field(default_factory=dict, description="Node labels the job requires.")
+    dataset: str | None = Field(None, description="Dataset the tool reads (data locality).")
+
+
+class CustomTool(ToolOptions):
+    """A user-defined tool: a container ``image`` + ``command``, or a WASI ``module``."""
+
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    description: str = ""
+    parameters: dict[str, Any] = Field(
+        default_factory=lambda: {"type": "object", "properties": {}}, description="JSON schema of the arguments."
+    )
+    image: str | None = None
+    module: str | None = None
+    command: tuple[str, ...] = ()
+    secrets: tuple[str, ...] = Field((), description="Secret names the tool may receive (if policy grants).")
+    egress: tuple[str, ...] = Field((), description="Hosts the tool asks to reach (if policy grants).")
+
+    @model_validator(mode="after")
+    def _one_artifact(self) -> CustomTool:
+        if (self.image is None) == (self.module is None):
+            raise ValueError(f"tools.custom: {self.name!r} needs exactly one of image or module")
+        return self
+
+
+class StaticNode(Section):
+    """A node known from config (no heartbeat needed; never expires)."""
+
+    id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.:-]+$")
+    url: str = Field(pattern=r"^https?://")
+    labels: dict[str, str] = Field(default_factory=dict)
+    drivers: tuple[str, ...] = ("bwrap",)
+    runtimes: tuple[str, ...] = ("python", "shell", "http")
+    datasets: tuple[str, ...] = ()
+    slots: int = Field(2, ge=1)
+
+
+class SchedulerSettings(Section):
+    node_ttl_s: float = Field(15.0, gt=0, description="A node not heard from for this long is gone.")
+    queue_per_tenant: int = Field(64, ge=0, description="Waiting tool jobs per tenant (and class) before 429.")
+    queue_total: int = Field(1024, ge=0, description="Waiting tool jobs in all before 429.")
+    queue_timeout_s: float = Field(30.0, gt=0, description="Longest wait for a node slot.")
+    job_grace_s: float = Field(5.0, ge=0, description="Added to a job's wall limit as its network deadline.")
+    retries: int = Field(1, ge=0, description="Re-runs of an idempotent job on another node after a node failure.")
+    failure_cooldown_s: float = Field(10.0, ge=0, description="How long a failed node is avoided.")
+
+
+class ToolsSettings(Section):
+    builtin: tuple[BuiltinTool, ...] = Field(
+        ("python", "shell", "http_request"), description="Built-in tools offered to models."
+    )
+    options: dict[str, ToolOptions] = Field(default_factory=dict, description="Per built-in tool options.")
+    custom: tuple[CustomTool, ...] = ()
+    secrets: dict[str, SecretStr] = Field(
+        default_factory=dict, description="Secret values by name (use ${ENV}); injected only when granted."
+    )
+    node_secret: SecretStr | None = Field(None, description="HMAC secret shared with nodes (use ${ENV}).")
+    nodes: tuple[StaticNode, ...] = ()
+    scheduler: SchedulerSettings = SchedulerSettings()
+    max_steps: int = Field(8, ge=1, le=64, description="Model calls per request in the agent loop.")
+    max_time_s: float = Field(120.0, gt=0, description="Wall time of the whole agent loop.")
+    max_cost_usd: float | None = Field(None, ge=0, description="Model spend per request (from model costs).")
+    allow_without_policy: tuple[str, ...] = Field(
+        (), description="Tools that run when no policy engine is configured (no secrets, no egress); "
+        "otherwise every tool call is denied without an engine.",
+    )
+    steps_header: str = "x-llmops-tool-steps"
+
+    @model_validator(mode="after")
+    def _names(self) -> ToolsSettings:
+        names = [t.name for t in self.custom]
+        clash = set(names) & {"python", "shell", "http_request"} or {n for n in names if names.count(n) > 1}
+        if clash:
+            raise ValueError(f"tools.custom: duplicate or reserved name {sorted(clash)[0]!r}")
+        return self

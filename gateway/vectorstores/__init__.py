@@ -1,8 +1,0 @@
-"""OpenAI-compatible Files and Vector Stores on PostgreSQL + pgvector, scoped by tenant.
-
-``VECTOR_STORES`` is provided by ``gateway.vectorstores.feature``; the RAG and cache stages use it.
-"""
-
-from gateway.vectorstores.service import VECTOR_STORES, VectorStoreService
-
-__all__ = ["VECTOR_STORES", "VectorStoreService"]
