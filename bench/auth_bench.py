@@ -35,12 +35,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from gateway.runtime import Runtime  # noqa: E402
+
 from gateway.kernel.chain import Handler, compose  # noqa: E402
 from gateway.kernel.config import settings_from_mapping  # noqa: E402
 from gateway.kernel.context import Reply, RequestContext, Usage  # noqa: E402
 from gateway.kernel.observability.logging import JsonLog  # noqa: E402
 from gateway.kernel.observability.metrics import Metrics  # noqa: E402
-from gateway.runtime import Runtime  # noqa: E402
 
 KEY = "sk-bench-0123456789abcdef"
 BODY = {"model": "bench-chat", "messages": [{"role": "user", "content": "Say hello"}], "max_tokens": 16}
@@ -68,7 +69,7 @@ async def measure(handler: Handler, n: int) -> float:
     headers = {"authorization": f"Bearer {KEY}"}
 
     async def one() -> None:
-        ctx = RequestContext("req", "chat", "bench-chat", dict(BODY), None, headers)
+        ctx = RequestContext("req", "chat", "bench-chat", dict(BODY), headers)
         await handler(ctx)
         for finalizer in ctx.finalizers:
             await finalizer(ctx)

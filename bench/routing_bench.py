@@ -27,7 +27,6 @@ sys.path.insert(0, str(ROOT))
 
 from gateway.kernel.config import settings_from_mapping  # noqa: E402
 from gateway.kernel.context import RequestContext  # noqa: E402
-from gateway.kernel.policy import DECISION, Decision, Obligations  # noqa: E402
 from routers.registry import ModelRegistry  # noqa: E402
 from routers.router import Router  # noqa: E402
 from tests.support.processes import ServerProcess, python_module  # noqa: E402
@@ -51,9 +50,9 @@ def _micro_config() -> dict[str, Any]:
 def _ctx(locality: bool) -> RequestContext:
     body = {"model": "m", "messages": [{"role": "user", "content": "Say hello in five words."}], "max_tokens": 64}
     headers = {"x-llmops-region": "r1"} if locality else {}
-    ctx = RequestContext("id", "chat", "m", body, None, headers)
+    ctx = RequestContext("id", "chat", "m", body, headers)
     if locality:
-        ctx.set(DECISION, Decision(True, obligations=Obligations(allowed_regions=("r1", "r2"))))
+        ctx.hints.allowed_regions = frozenset(("r1", "r2"))
     return ctx
 
 

@@ -1,9 +1,12 @@
-"""The composition root: settings in, one ASGI application out.
+"""The composition root: settings in, one ASGI application out; every route declared here, with its door.
 
 Request path (outermost first)::
 
-    RequestId → AccessLog (+metrics) → BodyLimit → Errors → Starlette routing → endpoint
-      → parse + validate once → RequestContext → filter chain (settings.chain) → Router → Backend
+    RequestId → AccessLog (+metrics) → BodyLimit → Errors → Starlette routing
+      → front door (auth mode, policy action, rate limit; gateway/http/front_door.py) → endpoint
+      → parse + validate once, resolve the model → RequestContext → filter chain → Router → Backend
+
+Routes are built at startup, once the services they are handed exist (``Gateway.start``).
 """
 
 from __future__ import annotations
@@ -11,16 +14,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
 
-from starlette.routing import BaseRoute, Route, Router
+from starlette.requests import Request
+from starlette.routing import Router
 from starlette.types import ASGIApp
 
-from gateway.http.asgi import Endpoint
-from gateway.http.audio import TranscriptionEndpoint
+from gateway.http.admin_keys import KeyAdmin
+from gateway.http.front_door import Door, DoorRoute, FrontDoor
 from gateway.http.health import HealthEndpoints
+from gateway.http.heartbeat import NodeHeartbeats
 from gateway.http.models import ModelsEndpoint
-from gateway.http.openai_json import JsonEndpoint
+from gateway.http.openai_json import JsonEndpoint, TranscriptionEndpoint
+from gateway.http.vector_stores import VectorStoreApi
+from gateway.kernel.context import Principal
 from gateway.kernel.observability.exchange import RequestIds
 from gateway.kernel.schemas import (
     ChatCompletionRequest,
@@ -29,59 +37,142 @@ from gateway.kernel.schemas import (
     ImageRequest,
     SpeechRequest,
 )
-from gateway.runtime import Runtime, features
+from gateway.wiring import Gateway, node_secret
 from middleware.transport import AccessLogMiddleware, BodyLimitMiddleware, ErrorMiddleware, RequestIdMiddleware
 
 
-def build_app(runtime: Runtime) -> ASGIApp:
-    settings = runtime.settings
+def build_app(gateway: Gateway) -> ASGIApp:
+    settings = gateway.settings
+    router = Router(routes=[], redirect_slashes=False)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: object) -> AsyncIterator[None]:
-        await runtime.start()
+        await gateway.start()
+        router.routes.extend(routes(gateway))
         _settle_heap()
-        flusher = asyncio.create_task(_flush_logs(runtime))
+        flusher = asyncio.create_task(_flush_logs(gateway))
         try:
             yield
         finally:
             flusher.cancel()
-            await runtime.aclose()
+            await gateway.aclose()
 
-    app: ASGIApp = Router(routes=_routes(runtime), lifespan=lifespan, redirect_slashes=False)
-    app = ErrorMiddleware(app, runtime.log)
+    router.lifespan_context = lifespan
+    app: ASGIApp = ErrorMiddleware(router, gateway.log)
     app = BodyLimitMiddleware(app, settings.server.max_body_bytes)
-    app = AccessLogMiddleware(app, runtime.log, runtime.metrics, enabled=settings.server.access_log)
+    app = AccessLogMiddleware(app, gateway.log, gateway.metrics, enabled=settings.server.access_log)
     return RequestIdMiddleware(app, RequestIds(), settings.server.request_id_header)
 
 
-def _routes(runtime: Runtime) -> list[BaseRoute]:
-    chat = JsonEndpoint("chat", ChatCompletionRequest, runtime, streams=True)
-    completions = JsonEndpoint("completions", CompletionRequest, runtime, streams=True)
-    embeddings = JsonEndpoint("embeddings", EmbeddingRequest, runtime)
-    images = JsonEndpoint("images", ImageRequest, runtime, default_model="dall-e-2")
-    speech = JsonEndpoint("speech", SpeechRequest, runtime)
-    transcriptions = TranscriptionEndpoint(runtime, runtime.settings.server.max_body_bytes)
-    models = ModelsEndpoint(runtime)
-    health = HealthEndpoints(runtime)
-    extra: list[BaseRoute] = []
-    for feature in features():
-        provider = getattr(feature, "routes", None)
-        if provider is not None:
-            extra.extend(provider(runtime))
+def routes(gateway: Gateway) -> list[DoorRoute]:
+    """The whole route table: each path with its auth mode, policy action and rate limiting."""
+    s, services = gateway.settings, gateway.services
+    assert services is not None, "routes are built after Gateway.start"
+    secret = node_secret(s)
+    heartbeats = NodeHeartbeats(secret, services.scheduler, gateway.log) if secret and services.scheduler else None
+    door = FrontDoor(authenticator=services.authenticator, authn="authn" in s.chain, admin_role=s.auth.admin_role,
+                     gate=services.gate, limiter=services.limiter, limits=s.limits,
+                     node_auth=heartbeats.verify if heartbeats is not None else None)
+    return [*_openai(door, gateway), *_files(door, VectorStoreApi(services.vector_stores)),
+            *_admin(door, gateway), *_operations(door, gateway, heartbeats)]
+
+
+def _openai(door: FrontDoor, gateway: Gateway) -> list[DoorRoute]:
+    s = gateway.settings
+    assert gateway.services is not None
+    models = ModelsEndpoint(gateway, gateway.services.gate, s.policy.cache_ttl_s)
+    chat = JsonEndpoint("chat", ChatCompletionRequest, gateway, streams=True)
+    completions = JsonEndpoint("completions", CompletionRequest, gateway, streams=True)
+    embeddings = JsonEndpoint("embeddings", EmbeddingRequest, gateway)
+    images = JsonEndpoint("images", ImageRequest, gateway, default_model="dall-e-2")
+    speech = JsonEndpoint("speech", SpeechRequest, gateway)
+    transcriptions = TranscriptionEndpoint(gateway, s.server.max_body_bytes)
     return [
-        Route("/v1/chat/completions", Endpoint(chat.handle), methods=["POST"]),
-        Route("/v1/completions", Endpoint(completions.handle), methods=["POST"]),
-        Route("/v1/embeddings", Endpoint(embeddings.handle), methods=["POST"]),
-        Route("/v1/images/generations", Endpoint(images.handle), methods=["POST"]),
-        Route("/v1/audio/speech", Endpoint(speech.handle), methods=["POST"]),
-        Route("/v1/audio/transcriptions", Endpoint(transcriptions.handle), methods=["POST"]),
-        Route("/v1/models", Endpoint(models.list), methods=["GET"]),
-        Route("/v1/models/{model:path}", Endpoint(models.get), methods=["GET"]),
-        Route("/healthz", Endpoint(health.healthz), methods=["GET"]),
-        Route("/readyz", Endpoint(health.readyz), methods=["GET"]),
-        Route("/metrics", Endpoint(health.metrics), methods=["GET"]),
-        *extra,
+        door.raw("/v1/chat/completions", "POST", Door("key", "chat", "chat", chain=True), chat.handle),
+        door.raw("/v1/completions", "POST", Door("key", "completion", "completions", chain=True), completions.handle),
+        door.raw("/v1/embeddings", "POST", Door("key", "embeddings", "embeddings", chain=True), embeddings.handle),
+        door.raw("/v1/images/generations", "POST", Door("key", "image", "images", chain=True), images.handle),
+        door.raw("/v1/audio/speech", "POST", Door("key", "audio", "speech", chain=True), speech.handle),
+        door.raw("/v1/audio/transcriptions", "POST", Door("key", "audio", "transcriptions", chain=True),
+                 transcriptions.handle),
+        door.json("/v1/models", "GET", Door("key", "models", "models"), models.list),
+        door.json("/v1/models/{model:path}", "GET", Door("key", "models", "models"), models.get),
     ]
+
+
+def _file(request: Request) -> Mapping[str, Any]:
+    return {"file_id": request.path_params.get("file_id", "")}
+
+
+def _store(request: Request) -> Mapping[str, Any]:
+    store = request.path_params.get("store_id")
+    return {"vector_stores": [store] if store else [], "file_id": request.path_params.get("file_id", "")}
+
+
+def _files(door: FrontDoor, api: VectorStoreApi) -> list[DoorRoute]:
+    def files(limited: bool = False) -> Door:
+        return Door("key", "files", "files", resource=_file, limited=limited)
+
+    def stores(limited: bool = False) -> Door:
+        return Door("key", "vector_stores", "vector_stores", resource=_store, limited=limited)
+
+    search = Door("key", "rag_query", "vector_store_search", resource=_store, limited=True)
+    vs, vsf = "/v1/vector_stores/{store_id}", "/v1/vector_stores/{store_id}/files"
+    return [
+        door.json("/v1/files", "POST", files(limited=True), api.create_file),
+        door.json("/v1/files", "GET", files(), api.list_uploaded_files),
+        door.json("/v1/files/{file_id}", "GET", files(), api.get_file),
+        door.json("/v1/files/{file_id}", "DELETE", files(), api.delete_file),
+        door.json("/v1/vector_stores", "POST", stores(limited=True), api.create_store),
+        door.json("/v1/vector_stores", "GET", stores(), api.list_stores),
+        door.json(vs, "GET", stores(), api.get_store),
+        door.json(vs, "DELETE", stores(), api.delete_store),
+        door.json(vsf, "POST", stores(limited=True), api.add_file),
+        door.json(vsf, "GET", stores(), api.list_files),
+        door.json(vsf + "/{file_id}", "GET", stores(), api.get_store_file),
+        door.json(vsf + "/{file_id}", "DELETE", stores(), api.detach_file),
+        door.json(vs + "/search", "POST", search, api.search),
+    ]
+
+
+def _admin_door(path: str) -> Door:
+    return Door("admin", "admin", "admin", resource=lambda request: {"path": path}, limited=True)
+
+
+def _admin(door: FrontDoor, gateway: Gateway) -> list[DoorRoute]:
+    services = gateway.services
+    assert services is not None
+    keys = KeyAdmin(services.authenticator, gateway.settings.auth.key_prefix)
+    one, table = "/admin/keys/{key_id}", "/admin/keys"
+    out = [
+        door.json(table, "POST", _admin_door(table), keys.create, status=201),
+        door.json(table, "GET", _admin_door(table), keys.list),
+        door.json(one, "GET", _admin_door(one), keys.show),
+        door.json(one, "DELETE", _admin_door(one), keys.revoke),
+        door.json(one + "/revoke", "POST", _admin_door(one + "/revoke"), keys.revoke),
+        door.json(one + "/rotate", "POST", _admin_door(one + "/rotate"), keys.rotate),
+    ]
+    ledger = services.ledger
+    if ledger is not None:
+        async def usage(request: Request, caller: Principal | None) -> dict[str, object]:
+            q = request.query_params
+            return await ledger.snapshot(tenant=q.get("tenant"), key_id=q.get("key_id"))
+
+        out.append(door.json("/admin/usage", "GET", _admin_door("/admin/usage"), usage))
+    return out
+
+
+def _operations(door: FrontDoor, gateway: Gateway, heartbeats: NodeHeartbeats | None) -> list[DoorRoute]:
+    health = HealthEndpoints(gateway)
+    out = [
+        door.raw("/healthz", "GET", Door("none", "health", "health"), health.healthz),
+        door.raw("/readyz", "GET", Door("none", "health", "health"), health.readyz),
+        door.raw("/metrics", "GET", Door("none", "metrics", "metrics"), health.metrics),
+    ]
+    if heartbeats is not None:
+        out.append(door.json(heartbeats.path, "POST", Door("node", "node_heartbeat", "node_heartbeat"),
+                             heartbeats.handle))
+    return out
 
 
 def _settle_heap() -> None:
@@ -95,7 +186,7 @@ def _settle_heap() -> None:
     gc.set_threshold(50_000, 50, 100)
 
 
-async def _flush_logs(runtime: Runtime) -> None:
+async def _flush_logs(gateway: Gateway) -> None:
     while True:
         await asyncio.sleep(0.5)
-        runtime.log.flush()
+        gateway.log.flush()

@@ -1,7 +1,7 @@
 """Locality: where a request may go (hard) and where it would rather go (soft).
 
-Hard: the policy obligation ``allowed_regions`` (data residency). A deployment without a
-``region`` label never serves a request that carries it.
+Hard: the policy obligation ``allowed_regions`` (data residency, ``ctx.hints.allowed_regions``). A
+deployment without a ``region`` label never serves a request that carries it.
 
 Soft, strongest first (each adds to a deployment's preference; only the best-scored are balanced):
 
@@ -11,7 +11,7 @@ hint                                   score   source
 requested region                       8       header ``x-llmops-region``, else the
                                                tenant default ``principal.metadata.region``
 local deployment (sidecar)             4       ``routing.local_labels`` all match
-data locality                          2       ``DATA_REGIONS`` (set by the RAG stage)
+data locality                          2       ``ctx.hints.data_regions`` (the rag stage)
 =====================================  ======  ==========================================
 """
 
@@ -20,13 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from gateway.kernel.context import RequestContext, StateKey
-from gateway.kernel.policy import DECISION
-
-DATA_REGIONS: StateKey[tuple[str, ...]] = StateKey("data_regions")
-"""Regions of the vector stores this request retrieves from, set by the RAG stage before the
-router runs (``ctx.set(DATA_REGIONS, ("eu-west",))``). A soft preference: deployments in one
-of these regions are preferred, others still serve."""
+from gateway.kernel.context import RequestContext
 
 
 @dataclass(slots=True)
@@ -68,14 +62,15 @@ def is_local(labels: Mapping[str, str], local_labels: Mapping[str, str]) -> bool
 
 def locality_of(ctx: RequestContext, header: str, tenant_key: str, sidecar: bool) -> Locality | None:
     """The request's constraints and hints; ``None`` when there are none (the fast path)."""
-    decision = ctx.get(DECISION) if ctx.state else None
-    allowed = decision.obligations.allowed_regions if decision is not None else None
-    data = ctx.get(DATA_REGIONS) if ctx.state else None
-    region = ctx.headers.get(header, "")
-    source = "header" if region else ""
-    if not region and ctx.principal is not None:
-        value = ctx.principal.metadata.get(tenant_key)
-        region, source = (value, "tenant") if isinstance(value, str) else ("", "")
-    if allowed is None and not data and not region and not sidecar:
+    hints = ctx.hints
+    if not hints.region:
+        region = ctx.headers.get(header, "")
+        source = "header" if region else ""
+        if not region and ctx.principal is not None:
+            value = ctx.principal.metadata.get(tenant_key)
+            region, source = (value, "tenant") if isinstance(value, str) else ("", "")
+        hints.region, hints.region_source = region, source
+    allowed, data = hints.allowed_regions, hints.data_regions
+    if allowed is None and not data and not hints.region and not sidecar:
         return None
-    return Locality(frozenset(allowed) if allowed is not None else None, region, source, data or (), sidecar)
+    return Locality(allowed, hints.region, hints.region_source, data, sidecar)

@@ -7,32 +7,21 @@ order chosen per request kind (code, simple, general), cheapest first. All of it
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 from gateway.kernel.config import BackendSettings, DeploymentSettings, ModelSettings, Settings
-from gateway.kernel.context import StateKey
+from routers.backends import offers_of
 from routers.backends.base import Backend
 from routers.needs import ALL, CAPABILITY_BITS, MODALITY_BITS, PROTOCOL_BITS, mask_of
 from routers.state import DeploymentState, GaugeChild, Tuning
 
 if TYPE_CHECKING:
-    from starlette.requests import Request
 
     from gateway.kernel.config.model import CostSettings
 
 Kind = Literal["general", "code", "simple"]
-
-# What each backend type can serve at all, whatever the config declares.
-BACKEND_OFFERS: dict[str, int] = {"openai": ALL, "anthropic": mask_of(("text", "vision", "tools"), ALL)}
-
-# Hook for the identity developer: ``runtime.provide(MODEL_VISIBILITY, fn)``. ``/v1/models`` awaits
-# ``fn(request)`` (authenticate it as you like) and lists only the model names in the returned
-# collection; ``None`` means every model. Without the hook every model is listed.
-ModelVisibility = Callable[["Request"], Awaitable["Collection[str] | None"]]
-MODEL_VISIBILITY: StateKey[ModelVisibility] = StateKey("model_visibility")
-
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Deployment:
@@ -157,7 +146,7 @@ def _deployment(
         upstream_model=upstream,
         model=m.name,
         weight=d.weight,
-        offers=offers & BACKEND_OFFERS.get(b.type, ALL),
+        offers=offers & offers_of(b.type),
         context_window=d.context_window or m.context_window or 0,
         cost=_cost(d.cost or m.cost),
         region=labels.get("region", ""),

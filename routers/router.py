@@ -1,9 +1,16 @@
 """The terminal filter: choose a deployment for the request, send it there, fail over on errors.
 
 Per request: resolve the model to its tiers (or the ``auto`` plan), detect needs, read locality,
-then up to ``max_attempts`` times: pick (``Selector``), send, and on an ``UpstreamError`` mark the
-deployment (circuit, cool-down) and retry elsewhere if the retry budget allows. A stream is retried
-only before its first chunk: backends return a streaming ``Reply`` only once that chunk has arrived.
+then up to ``max_attempts`` times: pick (``Selector``), authorize the tier's canonical model, send,
+and on an ``UpstreamError`` mark the deployment (circuit, cool-down) and retry elsewhere if the
+retry budget allows. A stream is retried only before its first chunk: backends return a streaming
+``Reply`` only once that chunk has arrived.
+
+Authorization per attempt: the request's own model was decided by the chain (authn grants, authz
+policy); any other model an attempt would call (a fallback, an ``auto`` candidate) is put to the key's
+grants and to the policy gate first, once per request. A denied model is skipped, not tried, and named
+in ``x-llmops-route-reason`` (``denied=MODEL``). The ``llmops`` extension is removed from the body here,
+last, so the model never receives it.
 """
 
 from __future__ import annotations
@@ -11,13 +18,15 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from gateway.kernel.config.sections.routing import RoutingSettings
-from gateway.kernel.context import Reply, RequestContext
+from gateway.kernel.context import Reply, ReplyStream, RequestContext
 from gateway.kernel.errors import GatewayError, ModelNotFound, PermissionDenied, UpstreamError
+from gateway.kernel.extension import FIELD as EXTENSION_FIELD
 from gateway.kernel.grants import may_use_model
+from gateway.services.policy.gate import PolicyGate
 from routers.locality import Locality, is_local, locality_of
 from routers.needs import TEXT, Needs, looks_like_code, needs_of
 from routers.registry import Deployment, Kind, ModelRegistry, Tier
@@ -43,8 +52,10 @@ class Router:
         *,
         rng: random.Random | None = None,
         sleep: Sleep = asyncio.sleep,
+        gate: PolicyGate | None = None,
     ) -> None:
         self._registry = registry
+        self._gate = gate if gate is not None and gate.configured else None
         self._s = settings or RoutingSettings()
         self._metrics = metrics
         self._rng = rng or random.Random()
@@ -62,29 +73,57 @@ class Router:
         return needs, tiers, why, loc
 
     async def __call__(self, ctx: RequestContext) -> Reply:
+        ctx.body.pop(EXTENSION_FIELD, None)
         needs, tiers, why, loc = self.decide(ctx)
         self._budget.deposit()
         tried: list[Deployment] = []
+        allowed = {ctx.model} if not ctx.auto else set()
+        denied: list[str] = []
         error: UpstreamError | None = None
         while len(tried) < self._s.max_attempts:
             now = time.monotonic()
             chosen = self.selector.pick(tiers, needs, loc, tried, now) or self.selector.pick(
                 tiers, needs, loc, tried, now, panic=True
             )
-            if chosen is None or (tried and not await self._may_retry(ctx, len(tried), error, now)):
+            if chosen is None:
                 break
             deployment, tier = chosen
+            if tier.model not in allowed:
+                if not await self._authorized(ctx, tier.model):
+                    denied.append(tier.model)
+                    tiers = tuple(t for t in tiers if t.model != tier.model)
+                    continue
+                allowed.add(tier.model)
+            if tried and not await self._may_retry(ctx, len(tried), error, now):
+                break
             tried.append(deployment)
             try:
                 reply = await self._send(ctx, deployment, now)
             except UpstreamError as exc:
                 error = exc
                 continue
-            self._explain(ctx, deployment, tier, why, loc, len(tried))
+            ctx.served_model = tier.model
+            self._explain(ctx, deployment, tier, why, loc, len(tried), denied)
             return reply
         if error is not None:
+            if denied:
+                error.headers = {**error.headers, "x-llmops-route-reason": "denied=" + ",".join(denied)}
             raise error
+        if denied and not tiers:
+            raise PermissionDenied(
+                f"No model the policy allows this caller can serve {ctx.requested_model or ctx.model!r} "
+                f"(denied: {', '.join(denied)}).", code="model_not_granted",
+                headers={"x-llmops-route-reason": "denied=" + ",".join(denied)})
         raise unroutable(ctx.model, tiers, needs, loc, self._metrics)
+
+    async def _authorized(self, ctx: RequestContext, model: str) -> bool:
+        """A model other than the one the chain decided: the key's grants, then the policy."""
+        if not may_use_model(ctx.principal, model):
+            return False
+        if self._gate is None:
+            return True
+        decision = await self._gate.request(ctx, model)
+        return decision.allow
 
     def _plan(self, ctx: RequestContext, needs: Needs) -> tuple[tuple[Tier, ...], str]:
         entry = self._registry.resolve(ctx.model)
@@ -157,9 +196,8 @@ class Router:
             self._metrics.upstream_cooldowns.labels(d.backend.name).inc()
         return seconds
 
-    def _explain(
-        self, ctx: RequestContext, d: Deployment, tier: Tier, why: str, loc: Locality | None, attempts: int
-    ) -> None:
+    def _explain(self, ctx: RequestContext, d: Deployment, tier: Tier, why: str, loc: Locality | None,
+                 attempts: int, denied: list[str]) -> None:
         reason = f"{why}={tier.model}"
         if tier.fallback:
             reason += ";fallback"
@@ -169,18 +207,18 @@ class Router:
             reason += ";" + loc.reason()
         if attempts > 1:
             reason += f";attempt={attempts}"
+        if denied:
+            reason += ";denied=" + ",".join(denied)
         headers = ctx.response_headers
         headers["x-llmops-backend"] = d.backend.name
         headers["x-llmops-route-reason"] = reason + ";balance=" + self._s.balancer
 
 
-async def _tracked(stream: AsyncIterator[bytes], d: Deployment) -> AsyncIterator[bytes]:
+async def _tracked(stream: ReplyStream, d: Deployment) -> AsyncGenerator[bytes, None]:
     """Relay ``stream`` and count the request as outstanding until it ends."""
     try:
         async for chunk in stream:
             yield chunk
     finally:
         d.state.end()
-        aclose = getattr(stream, "aclose", None)
-        if aclose is not None:
-            await aclose()
+        await stream.aclose()

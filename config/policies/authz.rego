@@ -31,15 +31,24 @@ deny contains "the admin API needs the admin role" if {
 }
 
 # --- models per key and per team --------------------------------------------------------
+# Only questions about a model: a request's canonical model, a fallback or an auto candidate, a
+# listed model. Actions with no model (files, vector stores, admin; "auto" before the router picks)
+# carry model "" and are not constrained here.
 
-deny contains sprintf("model %q is not granted to key %q", [input.resource.model, input.subject.key_id]) if {
-	count(object.get(input.subject, "models", [])) > 0
-	not granted(input.subject.models, input.resource.model)
+requested_model := m if {
+	m := object.get(input.resource, "model", "")
+	is_string(m)
+	m != ""
 }
 
-deny contains sprintf("team %q may not use model %q", [input.subject.tenant, input.resource.model]) if {
+deny contains sprintf("model %q is not granted to key %q", [requested_model, input.subject.key_id]) if {
+	count(object.get(input.subject, "models", [])) > 0
+	not granted(input.subject.models, requested_model)
+}
+
+deny contains sprintf("team %q may not use model %q", [input.subject.tenant, requested_model]) if {
 	team_models := data.policy.teams[input.subject.tenant].models
-	not granted(team_models, input.resource.model)
+	not granted(team_models, requested_model)
 }
 
 granted(patterns, model) if {

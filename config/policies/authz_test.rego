@@ -54,3 +54,17 @@ test_residency if {
 	d.obligations.allowed_regions == ["eu-west"]
 	not authz.allow with input as object.union(eu, {"context": {"region": "us-east"}})
 }
+
+test_a_question_without_a_model_is_not_a_model_question if {
+	search := object.union(base, {"subject": {"tenant": "interns"}, "action": "rag_query",
+		"resource": {"model": "", "vector_stores": ["vs_1"]}})
+	authz.allow with input as search
+	files := object.union(base, {"subject": {"tenant": "interns", "models": ["sim-chat"]}, "action": "files",
+		"resource": {"model": ""}})
+	authz.allow with input as files
+}
+
+test_a_null_model_is_not_an_error if {
+	doc := object.union(base, {"subject": {"tenant": "interns"}, "action": "rag_query", "resource": {"model": null}})
+	authz.allow with input as doc
+}

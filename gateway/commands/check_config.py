@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from gateway.checks import check
 from gateway.kernel.config import ConfigError, load_settings
 
 
@@ -14,7 +15,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        settings = load_settings(args.file)
+        settings = check(load_settings(args.file))
     except ConfigError as exc:
         print(f"{args.file}: invalid configuration", file=sys.stderr)
         for line in str(exc).splitlines():

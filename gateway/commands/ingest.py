@@ -11,10 +11,10 @@ import os
 import sys
 from pathlib import Path
 
-from gateway.features.embeddings import make_embedder
-from gateway.http.store_access import DEFAULT_TENANT
 from gateway.kernel.config import ConfigError, Settings, load_settings
+from gateway.kernel.context import DEFAULT_TENANT
 from gateway.kernel.errors import GatewayError
+from gateway.services.embeddings.factory import make_embedder
 from gateway.services.stores.postgres import Postgres
 from gateway.services.vectorstores.service import VectorStoreService
 

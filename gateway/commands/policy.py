@@ -17,13 +17,13 @@ from typing import Any
 import yaml
 
 from gateway.commands.admin_client import add_connection, call
-from gateway.features.policy import resolve_paths
 from gateway.kernel.context import Principal
 from gateway.kernel.policy import PolicyLoadError
 from gateway.kernel.policy_input import build_document
 from gateway.services.policy.explain import explain, render
 from gateway.services.policy.rego import RegoEvaluator, policy_files
 from gateway.services.policy.testing import case_files, rego_tests, yaml_cases
+from gateway.wiring import resolve_paths
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

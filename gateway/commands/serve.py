@@ -7,12 +7,13 @@ import os
 import sys
 
 from gateway.app import build_app
+from gateway.checks import check
 from gateway.embedded import SimulatorProcess, default_config
 from gateway.kernel.config import ConfigError, Settings, load_settings, settings_from_mapping
 from gateway.kernel.observability.logging import JsonLog, bridge_stdlib
 from gateway.kernel.observability.metrics import Metrics
-from gateway.runtime import Runtime
 from gateway.server import bind, serve
+from gateway.wiring import Gateway
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -43,29 +44,16 @@ def _serve(settings: Settings, args: argparse.Namespace, *, embedded: bool) -> i
     server = settings.server.model_copy(
         update={k: v for k, v in {"host": args.host, "port": args.port}.items() if v is not None}
     )
-    settings = settings.model_copy(update={"server": server})
-    if exposed_without_auth(settings):
-        print(
-            f"refusing to serve on {server.host} without authentication: add authn to the chain "
-            "(with keys), or set server.allow_unauthenticated: true (LLMOPS_SERVER__ALLOW_UNAUTHENTICATED=true)",
-            file=sys.stderr,
-        )
-        return 2
+    settings = check(settings.model_copy(update={"server": server}))
     log = JsonLog(level=server.log_level)
     bridge_stdlib(log, "warning")
-    runtime = Runtime(settings, log, Metrics())
+    gateway = Gateway(settings, log, Metrics())
     sock = bind(server.host, server.port)
     host, port = sock.getsockname()[:2]
     _announce(f"http://{host}:{port}", settings, embedded)
-    serve(build_app(runtime), sock, graceful_shutdown_s=server.graceful_shutdown_s)
+    serve(build_app(gateway), sock, graceful_shutdown_s=server.graceful_shutdown_s)
     return 0
 
-
-def exposed_without_auth(settings: Settings) -> bool:
-    """Deny by default: anyone who can reach a non-loopback address could spend the upstream keys."""
-    host = settings.server.host
-    loopback = host in ("localhost", "::1") or host.startswith("127.")
-    return not loopback and "authn" not in settings.chain and not settings.server.allow_unauthenticated
 
 
 def _announce(url: str, settings: Settings, embedded: bool) -> None:

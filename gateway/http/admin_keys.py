@@ -16,15 +16,12 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
 
-from gateway.http.responses import JSON, error_response
 from gateway.kernel.context import Principal
-from gateway.kernel.errors import GatewayError, InvalidRequest, NotFound, PermissionDenied
+from gateway.kernel.errors import InvalidRequest, NotFound
 from gateway.services.identity.authenticator import Authenticator
 from gateway.services.identity.secrets import new_key_id, new_secret
 from gateway.services.identity.types import KeyRecord, KeyStore
@@ -46,47 +43,13 @@ class NewKey(BaseModel):
     expires_in_s: float | None = Field(None, gt=0)
 
 
-class AdminGuard:
-    """Authenticates the caller and requires the admin role."""
-
-    def __init__(self, authenticator: Callable[[], Authenticator], admin_role: str) -> None:
-        self._authenticator = authenticator
-        self._role = admin_role
-
-    async def check(self, request: Request) -> Principal:
-        identity = await self._authenticator().authenticate(request.headers)
-        if self._role not in identity.roles:
-            raise PermissionDenied(f"The admin API needs the {self._role!r} role.", code="admin_required")
-        return identity
-
-    def wrap(self, handler: Callable[[Request], Awaitable[Any]], status: int = 200) -> Endpoint:
-        async def endpoint(request: Request) -> Response:
-            try:
-                await self.check(request)
-                body = await handler(request)
-            except GatewayError as err:
-                return error_response(err)
-            return Response(orjson.dumps(body), status_code=status, media_type=JSON)
-
-        return endpoint
-
-
 class KeyAdmin:
-    """Resolves the authenticator per call: routes exist before the feature starts."""
-
-    def __init__(self, authenticator: Callable[[], Authenticator], prefix: str) -> None:
-        self._get = authenticator
+    def __init__(self, authenticator: Authenticator, prefix: str) -> None:
+        self._auth = authenticator
+        self._store: KeyStore = authenticator.store
         self._prefix = prefix
 
-    @property
-    def _auth(self) -> Authenticator:
-        return self._get()
-
-    @property
-    def _store(self) -> KeyStore:
-        return self._get().store
-
-    async def create(self, request: Request) -> dict[str, Any]:
+    async def create(self, request: Request, caller: Principal | None) -> dict[str, Any]:
         spec = _parse(await request.body())
         secret = new_secret(self._prefix)
         record = KeyRecord(
@@ -100,35 +63,25 @@ class KeyAdmin:
             raise InvalidRequest(str(exc), param="key_id", code="key_exists") from exc
         return {"key": secret, **record.public()}
 
-    async def list(self, request: Request) -> dict[str, Any]:
+    async def list(self, request: Request, caller: Principal | None) -> dict[str, Any]:
         records = await self._store.list(request.query_params.get("tenant"))
         return {"object": "list", "data": [r.public() for r in records]}
 
-    async def show(self, request: Request) -> dict[str, Any]:
+    async def show(self, request: Request, caller: Principal | None) -> dict[str, Any]:
         return _found(await self._store.get(request.path_params["key_id"])).public()
 
-    async def revoke(self, request: Request) -> dict[str, Any]:
+    async def revoke(self, request: Request, caller: Principal | None) -> dict[str, Any]:
         record = _found(await self._store.revoke(request.path_params["key_id"], time.time()))
         self._auth.forget(record.key_id)
         return record.public()
 
-    async def rotate(self, request: Request) -> dict[str, Any]:
+    async def rotate(self, request: Request, caller: Principal | None) -> dict[str, Any]:
         secret = new_secret(self._prefix)
         key_id = request.path_params["key_id"]
         record = _found(await self._store.rotate(key_id, self._auth.hasher.hash(secret)))
         self._auth.forget(key_id)
         return {"key": secret, **record.public()}
 
-
-def key_routes(guard: AdminGuard, admin: KeyAdmin) -> list[BaseRoute]:
-    return [
-        Route("/admin/keys", guard.wrap(admin.create, 201), methods=["POST"]),
-        Route("/admin/keys", guard.wrap(admin.list), methods=["GET"]),
-        Route("/admin/keys/{key_id}", guard.wrap(admin.show), methods=["GET"]),
-        Route("/admin/keys/{key_id}", guard.wrap(admin.revoke), methods=["DELETE"]),
-        Route("/admin/keys/{key_id}/revoke", guard.wrap(admin.revoke), methods=["POST"]),
-        Route("/admin/keys/{key_id}/rotate", guard.wrap(admin.rotate), methods=["POST"]),
-    ]
 
 
 def _parse(raw: bytes) -> NewKey:

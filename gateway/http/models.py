@@ -1,65 +1,79 @@
-"""``GET /v1/models`` and ``GET /v1/models/{id}``."""
+"""``GET /v1/models`` and ``GET /v1/models/{id}``: exactly the models this caller may use.
+
+A model is listed when the key's grants include it and, with ``authz`` on, the policy allows it
+(action ``models``, ``resource.model`` = the model). The answer is cached per key for
+``policy.cache_ttl_s``, so a listing costs one policy question per model at most that often.
+"""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Collection
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import orjson
 from starlette.requests import Request
-from starlette.responses import Response
 
-from gateway.http.responses import JSON, error_response
-from gateway.kernel.errors import GatewayError, ModelNotFound
+from gateway.kernel.context import Principal
+from gateway.kernel.errors import ModelNotFound
 from gateway.kernel.observability.exchange import exchange_of
-from gateway.runtime import Runtime
-from routers.registry import MODEL_VISIBILITY
+from gateway.services.policy.gate import PolicyGate
 
-Build = Callable[[Request, "Collection[str] | None"], dict[str, Any]]
+if TYPE_CHECKING:
+    from gateway.wiring import Gateway
 
 
 class ModelsEndpoint:
-    def __init__(self, runtime: Runtime) -> None:
-        self._runtime = runtime
+    def __init__(self, gateway: Gateway, gate: PolicyGate, cache_ttl_s: float) -> None:
+        self._gateway = gateway
+        self._gate = gate
+        self._ttl_s = cache_ttl_s
         self._created = int(time.time())
+        self._visible: dict[str, tuple[float, frozenset[str]]] = {}
 
     def _card(self, name: str, owned_by: str) -> dict[str, Any]:
         return {"id": name, "object": "model", "created": self._created, "owned_by": owned_by}
 
-    async def _allowed(self, request: Request) -> Collection[str] | None:
-        visibility = self._runtime.lookup(MODEL_VISIBILITY)
-        return await visibility(request) if visibility is not None else None
+    async def visible(self, principal: Principal | None, request_id: str) -> frozenset[str]:
+        """The canonical names this caller may use (the grants, then the policy), cached per key."""
+        key = principal.key_id if principal is not None else ""
+        now = time.monotonic()
+        cached = self._visible.get(key)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        names: set[str] = set()
+        for entry in self._gateway.registry:
+            if principal is not None and not principal.may_use(entry.name):
+                continue
+            resource = {"model": entry.name, "modality": "", "tools": [], "secrets": [], "egress": [],
+                        "vector_stores": []}
+            if (await self._gate.decide("models", principal, resource, request_id)).allow:
+                names.add(entry.name)
+        found = frozenset(names)
+        if self._ttl_s > 0:
+            if len(self._visible) > 10_000:
+                self._visible.clear()
+            self._visible[key] = (now + self._ttl_s, found)
+        return found
 
-    async def list(self, request: Request) -> Response:
-        return await self._answer(request, self._list)
-
-    async def get(self, request: Request) -> Response:
-        return await self._answer(request, self._get)
-
-    async def _answer(self, request: Request, build: Build) -> Response:
-        ex = exchange_of(request.scope)
-        ex.route = "models"
-        try:
-            body = build(request, await self._allowed(request))
-        except GatewayError as err:
-            ex.error_code = err.code
-            return error_response(err)
-        return Response(orjson.dumps(body), media_type=JSON)
-
-    def _list(self, request: Request, allowed: Collection[str] | None) -> dict[str, Any]:
-        registry = self._runtime.registry
-        data = [self._card(m.name, m.owned_by) for m in registry if allowed is None or m.name in allowed]
-        if registry.auto is not None and allowed is None:
+    async def list(self, request: Request, principal: Principal | None) -> dict[str, Any]:
+        allowed = await self.visible(principal, _request_id(request))
+        registry = self._gateway.registry
+        data = [self._card(m.name, m.owned_by) for m in registry if m.name in allowed]
+        if registry.auto is not None and any(m.auto and m.name in allowed for m in registry):
             data.append(self._card(registry.auto_name, "llmops"))
         return {"object": "list", "data": data}
 
-    def _get(self, request: Request, allowed: Collection[str] | None) -> dict[str, Any]:
+    async def get(self, request: Request, principal: Principal | None) -> dict[str, Any]:
         name = request.path_params["model"]
-        registry = self._runtime.registry
-        if registry.auto is not None and name == registry.auto_name:
+        registry = self._gateway.registry
+        allowed = await self.visible(principal, _request_id(request))
+        if registry.auto is not None and name == registry.auto_name and any(m.auto and m.name in allowed
+                                                                             for m in registry):
             return self._card(name, "llmops")
         entry = registry.resolve(name)
-        if entry is None or (allowed is not None and entry.name not in allowed):
+        if entry is None or entry.name not in allowed:
             raise ModelNotFound(f"The model {name!r} does not exist or you do not have access to it.", param="model")
         return self._card(name, entry.owned_by)
+
+
+def _request_id(request: Request) -> str:
+    return exchange_of(request.scope).request_id

@@ -3,65 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import orjson
 from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
 
 from gateway.http.parsing import parse_object
-from gateway.http.responses import error_response
-from gateway.http.store_access import authorize_store, principal_for, tenant_of
-from gateway.kernel.context import Principal
-from gateway.kernel.errors import GatewayError, InvalidRequest, PayloadTooLarge
+from gateway.kernel.context import Principal, tenant_of
+from gateway.kernel.errors import InvalidRequest, PayloadTooLarge
 from gateway.services.vectorstores.chunking import parse_chunking
 from gateway.services.vectorstores.objects import file_object, list_page, search_page, store_file_object, store_object
-from gateway.services.vectorstores.service import VECTOR_STORES, VectorStoreService
-
-if TYPE_CHECKING:
-    from gateway.runtime import Runtime
+from gateway.services.vectorstores.service import VectorStoreService
 
 Handler = Callable[[Request, Principal | None], Awaitable[Any]]
 _PURPOSES = {"assistants", "user_data", "batch", "fine-tune", "vision"}
 
 
 class VectorStoreApi:
-    def __init__(self, runtime: Runtime) -> None:
-        self._runtime = runtime
+    """Handlers only: ``gateway/app.py`` declares each route with its door (auth, action, limits)."""
 
-    @property
-    def _service(self) -> VectorStoreService:
-        return self._runtime.require(VECTOR_STORES)  # started after the routes are built
-
-    def routes(self) -> list[BaseRoute]:
-        e = self._endpoint
-        return [
-            Route("/v1/files", e(self.create_file), methods=["POST"]),
-            Route("/v1/files", e(self.list_uploaded_files), methods=["GET"]),
-            Route("/v1/files/{file_id}", e(self.get_file), methods=["GET"]),
-            Route("/v1/files/{file_id}", e(self.delete_file), methods=["DELETE"]),
-            Route("/v1/vector_stores", e(self.create_store), methods=["POST"]),
-            Route("/v1/vector_stores", e(self.list_stores), methods=["GET"]),
-            Route("/v1/vector_stores/{store_id}", e(self.get_store), methods=["GET"]),
-            Route("/v1/vector_stores/{store_id}", e(self.delete_store), methods=["DELETE"]),
-            Route("/v1/vector_stores/{store_id}/files", e(self.add_file), methods=["POST"]),
-            Route("/v1/vector_stores/{store_id}/files", e(self.list_files), methods=["GET"]),
-            Route("/v1/vector_stores/{store_id}/files/{file_id}", e(self.get_store_file), methods=["GET"]),
-            Route("/v1/vector_stores/{store_id}/files/{file_id}", e(self.detach_file), methods=["DELETE"]),
-            Route("/v1/vector_stores/{store_id}/search", e(self.search), methods=["POST"]),
-        ]
-
-    def _endpoint(self, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
-        async def endpoint(request: Request) -> Response:
-            try:
-                principal = await principal_for(self._runtime, request.headers)
-                doc = await handler(request, principal)
-            except GatewayError as err:
-                return error_response(err)
-            return Response(orjson.dumps(doc), media_type="application/json")
-
-        return endpoint
+    def __init__(self, service: VectorStoreService) -> None:
+        self._service = service
 
     async def create_file(self, request: Request, principal: Principal | None) -> Any:
         async with request.form(max_files=1, max_fields=8) as form:
@@ -151,7 +112,6 @@ class VectorStoreApi:
         ranking = body.get("ranking_options") or {}
         threshold = float(ranking.get("score_threshold", body.get("score_threshold", 0.0)) or 0.0)
         store = await self._service.store(tenant_of(principal), request.path_params["store_id"])
-        await authorize_store(self._runtime, principal, store.id, None, request.headers.get("x-request-id", ""))
         vectors = await self._service.embedder.embed(queries)
         best: dict[str, Any] = {}
         for vector in vectors:

@@ -6,7 +6,10 @@ import fnmatch
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Generic, Literal, TypeVar, cast
+from typing import Any, Generic, Literal, Protocol, TypeVar, cast
+
+from gateway.kernel.extension import NONE as NO_EXTENSION
+from gateway.kernel.extension import Extension
 
 Route = Literal[
     "chat",
@@ -94,22 +97,55 @@ Finalizer = Callable[["RequestContext"], Awaitable[None]]
 
 
 @dataclass(slots=True)
+class RoutingHints:
+    """Where a request may go (hard) and would rather go (soft), as the router reads them.
+
+    ``allowed_regions``: the policy's data-residency obligation (``None``: unconstrained), set by the
+    authz stage. ``data_regions``: where the retrieved data lives, set by the rag stage (a preference).
+    ``region``: the requested region, from the region header or the tenant's default.
+    """
+
+    allowed_regions: frozenset[str] | None = None
+    data_regions: tuple[str, ...] = ()
+    region: str = ""
+    region_source: str = ""
+
+
+class ReplyStream(Protocol):
+    """Framed SSE bytes that can be closed early: an async generator is one. Whoever stops reading
+    before the end calls ``aclose()``, which closes the upstream response."""
+
+    def __aiter__(self) -> AsyncIterator[bytes]: ...
+
+    def __anext__(self) -> Awaitable[bytes]: ...
+
+    def aclose(self) -> Awaitable[None]: ...
+
+
+@dataclass(slots=True)
 class RequestContext:
     """Everything the chain knows about one request.
 
-    ``body`` is the JSON document forwarded upstream (unknown fields included); ``typed`` is
-    the validated view of it. Filters may change ``body``; the router forwards it.
+    ``body`` is the JSON document forwarded upstream (unknown fields included); filters may change
+    it and the router forwards it. ``model`` is the canonical model name (aliases resolved at the
+    endpoint; ``requested_model`` is what the client wrote; ``auto`` when the router is to choose);
+    ``served_model`` is the model whose
+    deployment answered. ``extension`` is the parsed ``llmops`` object (the router strips it).
     """
 
     request_id: str
     route: Route
     model: str
     body: dict[str, Any]
-    typed: Any
     headers: Mapping[str, str]
     stream: bool = False
     files: list[UploadedFile] = field(default_factory=list)
     principal: Principal | None = None
+    extension: Extension = NO_EXTENSION
+    requested_model: str = ""
+    auto: bool = False
+    served_model: str | None = None
+    hints: RoutingHints = field(default_factory=RoutingHints)
     backend: str | None = None
     upstream_model: str | None = None
     usage: Usage | None = None
@@ -135,6 +171,6 @@ class Reply:
 
     status: int = 200
     body: bytes = b""
-    stream: AsyncIterator[bytes] | None = None
+    stream: ReplyStream | None = None
     media_type: str = "application/json"
     headers: dict[str, str] = field(default_factory=dict)

@@ -1,13 +1,32 @@
 """The policy contract every part of the gateway uses.
 
-Input document (version ``llmops.policy/v1``)::
+Input document (version ``llmops.policy/v1``); every field is always present, with the type shown
+(never ``null``: "no model" is ``""``, "none" is ``[]``)::
 
     {"version": "llmops.policy/v1",
-     "subject":  {"tenant", "key_id", "roles": [...], "claims": {...}},
-     "action":   "chat" | "completion" | "embeddings" | "image" | "audio" | "tool_call" | "rag_query" | "admin",
-     "resource": {"model", "modality", "tools": [...], "secrets": [...], "egress": [...],
-                  "vector_stores": [...], "tool": {...} (tool_call only), "arguments": {...}},
-     "context":  {"region", "time", "spend": {...}, "request_id"}}
+     "subject":  {"tenant": str, "key_id": str, "roles": [str], "claims": {}, "models": [str]},
+     "action":   str (below),
+     "resource": {"model": str, "modality": str, "tools": [str], "secrets": [str], "egress": [str],
+                  "vector_stores": [str], ...per action},
+     "context":  {"region": str, "time": int, "spend": {str: float}, "request_id": str}}
+
+Actions and their resources:
+
+===============  ==========================================================================
+action           asked by / resource
+===============  ==========================================================================
+chat             the chain (chat, messages) and the router for each model it would call;
+completion       ``model`` is canonical (aliases resolved); ``""`` for ``auto`` before the
+embeddings       router picks (it then asks once per candidate, and per fallback)
+image, audio
+tool_call        the tools stage, per call: ``tool`` {name, runtime}, ``arguments``, ``secrets``
+                 it would receive, ``egress`` hosts it would reach
+rag_query        rag and vector store search: ``vector_stores`` [id]; ``model`` or ``""``
+files            the Files API: ``file_id`` (``""`` on create/list)
+vector_stores    the Vector Stores API: ``vector_stores`` [id] (``[]`` on create/list)
+models           ``/v1/models``: ``model`` is each listed model
+admin            the admin API: ``path`` (the route template)
+===============  ==========================================================================
 
 Decision: ``allow``, ``reasons`` and ``obligations`` (allowed tools, secrets, egress hosts/CIDRs,
 regions, a max_tokens cap, redaction). Anything the engine cannot decide is a deny.
@@ -19,11 +38,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from gateway.kernel.context import StateKey
-
 INPUT_VERSION = "llmops.policy/v1"
 
-Action = Literal["chat", "completion", "embeddings", "image", "audio", "tool_call", "rag_query", "admin"]
+Action = Literal["chat", "completion", "embeddings", "image", "audio", "tool_call", "rag_query", "files",
+                 "vector_stores", "models", "admin"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,9 +70,6 @@ class PolicyEngine(Protocol):
         ...
 
 
-# Shared service and per-request slots (see ``Runtime.provide`` / ``RequestContext.get``).
-POLICY_ENGINE: StateKey[PolicyEngine] = StateKey("policy_engine")
-DECISION: StateKey[Decision] = StateKey("policy_decision")
 
 
 class PolicyUnavailable(Exception):

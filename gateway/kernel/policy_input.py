@@ -64,7 +64,7 @@ def build_document(
 def request_resource(ctx: RequestContext) -> dict[str, Any]:
     """The resource of an API request: model, modality and the tools it asks for."""
     return {
-        "model": ctx.model,
+        "model": "" if ctx.auto else ctx.model,
         "modality": MODALITIES.get(ctx.route, "text"),
         "tools": tool_names(ctx.body.get("tools")),
         "secrets": [],

@@ -1,12 +1,16 @@
-"""Authentication stage: every request carries a valid key or JWT, or it ends here with a 401."""
+"""Authentication stage: every request carries a valid key or JWT, or it ends here with a 401.
+
+The key's model grants are enforced here, with or without a policy: a request for a model the key
+may not use is a 403 ``model_not_granted`` (``auto`` is narrowed to granted models by the router).
+"""
 
 from __future__ import annotations
 
 from gateway.kernel.chain import Handler
 from gateway.kernel.context import Reply, RequestContext
-from gateway.runtime import Runtime
+from gateway.kernel.errors import PermissionDenied
+from gateway.services.bundle import Services
 from gateway.services.identity.authenticator import Authenticator
-from gateway.services.identity.types import AUTHENTICATOR
 
 
 class AuthnStage:
@@ -16,9 +20,13 @@ class AuthnStage:
         self._authenticator = authenticator
 
     async def __call__(self, ctx: RequestContext, call_next: Handler) -> Reply:
-        ctx.principal = await self._authenticator.authenticate(ctx.headers)
+        principal = await self._authenticator.authenticate(ctx.headers)
+        ctx.principal = principal
+        if not ctx.auto and not principal.may_use(ctx.model):
+            raise PermissionDenied(f"The model {ctx.model!r} is not granted to this key.", param="model",
+                                   code="model_not_granted")
         return await call_next(ctx)
 
 
-def build(runtime: Runtime) -> AuthnStage:
-    return AuthnStage(runtime.require(AUTHENTICATOR))
+def build(services: Services) -> AuthnStage:
+    return AuthnStage(services.authenticator)

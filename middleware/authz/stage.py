@@ -1,47 +1,37 @@
-"""Authorization stage: build the input document, ask the engine, apply obligations or deny."""
+"""Authorization stage: ask the policy gate about the request, apply obligations or deny.
+
+The request is decided on its canonical model (``""`` for ``auto``: the router asks once per candidate,
+and per fallback). Obligations travel on: the max_tokens cap is applied to the body here, the allowed
+regions become a hard routing hint.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-
 from gateway.kernel.chain import Handler
-from gateway.kernel.context import Principal, Reply, RequestContext
-from gateway.kernel.errors import PermissionDenied
-from gateway.kernel.policy import DECISION, POLICY_ENGINE, Decision, Obligations, PolicyEngine
-from gateway.kernel.policy_input import document_for
-from gateway.runtime import Runtime
-from gateway.services.limits.ledger import SPEND_LEDGER
+from gateway.kernel.context import Reply, RequestContext
+from gateway.kernel.policy import Obligations
+from gateway.services.bundle import Services
+from gateway.services.policy.gate import PolicyGate, denied
 
-SpendOf = Callable[[Principal | None], Mapping[str, float]]
 _CAPPED_ROUTES = ("chat", "completions", "messages")
 
 
 class AuthzStage:
     name = "authz"
 
-    def __init__(self, engine: PolicyEngine, region: str, spend_of: SpendOf | None = None) -> None:
-        self._engine = engine
-        self._region = region
-        self._spend_of = spend_of
+    def __init__(self, gate: PolicyGate) -> None:
+        self._gate = gate
 
     async def __call__(self, ctx: RequestContext, call_next: Handler) -> Reply:
-        spend = self._spend_of(ctx.principal) if self._spend_of is not None else None
-        document = document_for(ctx, region=self._region, spend=spend)
-        decision = await self._engine.decide(document["action"], document)
-        ctx.set(DECISION, decision)
+        decision = await self._gate.request(ctx)
         if not decision.allow:
             raise denied(decision)
+        obligations = decision.obligations
+        if obligations.allowed_regions is not None:
+            ctx.hints.allowed_regions = frozenset(obligations.allowed_regions)
         if ctx.route in _CAPPED_ROUTES:
-            cap_max_tokens(ctx.body, decision.obligations)
+            cap_max_tokens(ctx.body, obligations)
         return await call_next(ctx)
-
-
-def denied(decision: Decision) -> PermissionDenied:
-    reasons = "; ".join(decision.reasons) or "no rule allowed it"
-    return PermissionDenied(
-        f"Request denied by policy: {reasons} (decision {decision.decision_id}).",
-        headers={"x-policy-decision-id": decision.decision_id},
-    )
 
 
 def cap_max_tokens(body: dict[str, object], obligations: Obligations) -> None:
@@ -58,7 +48,6 @@ def cap_max_tokens(body: dict[str, object], obligations: Obligations) -> None:
         body["max_tokens"] = cap
 
 
-def build(runtime: Runtime) -> AuthzStage:
-    ledger = runtime.lookup(SPEND_LEDGER)
-    return AuthzStage(runtime.require(POLICY_ENGINE), runtime.settings.policy.region,
-                      ledger.spend_of if ledger is not None else None)
+def build(services: Services) -> AuthzStage:
+    Services.need(services.gate.engine, "a policy engine", "policy")
+    return AuthzStage(services.gate)

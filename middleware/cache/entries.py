@@ -3,7 +3,7 @@ and any entry can be replayed as an SSE stream."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -35,7 +35,7 @@ class StreamCapture:
         self._max = max_bytes
         self.entry: bytes | None = None
 
-    async def stream(self) -> AsyncIterator[bytes]:
+    async def stream(self) -> AsyncGenerator[bytes, None]:
         seen: list[bytes] = []
         size = 0
         try:

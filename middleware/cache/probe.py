@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from gateway.http.store_access import tenant_of
 from gateway.kernel.config.sections.rag import RagSettings
-from gateway.kernel.context import RequestContext
+from gateway.kernel.context import RequestContext, tenant_of
 from gateway.services.embeddings.base import Embedder, EmbeddingError
 from middleware.cache.guard import signature
 from middleware.cache.keys import semantic_scope
@@ -18,14 +17,14 @@ from middleware.cache.store import CacheUnavailable
 from middleware.rag.request import last_user_text, requested_stores
 
 if TYPE_CHECKING:
-    from gateway.runtime import Runtime
+    from gateway.services.vectorstores.service import VectorStoreService
 
 
 class Corpus:
     """``"vs_a:3,vs_b:7"`` for the stores a request retrieves from: new files → new keys."""
 
-    def __init__(self, runtime: Runtime, settings: RagSettings) -> None:
-        self._runtime = runtime
+    def __init__(self, service: VectorStoreService, settings: RagSettings) -> None:
+        self._service = service
         self._settings = settings
 
     async def version(self, ctx: RequestContext) -> str:
@@ -34,12 +33,7 @@ class Corpus:
         ids = requested_stores(ctx, self._settings)
         if not ids:
             return ""
-        from gateway.services.vectorstores.service import VECTOR_STORES
-
-        service = self._runtime.lookup(VECTOR_STORES)
-        if service is None:
-            raise CacheUnavailable("vector stores not available")
-        versions = await service.versions(tenant_of(ctx.principal), list(ids))
+        versions = await self._service.versions(tenant_of(ctx.principal), list(ids))
         return ",".join(f"{i}:{versions.get(i, -1)}" for i in ids)
 
 

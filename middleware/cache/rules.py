@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gateway.http.store_access import tenant_of
 from gateway.kernel.config.sections.cache import CacheRule, CacheSettings
-from gateway.kernel.context import RequestContext
+from gateway.kernel.context import RequestContext, tenant_of
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,10 +11,9 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING, Literal
 
-from gateway.http.store_access import tenant_of
 from gateway.kernel.chain import Handler
 from gateway.kernel.config.sections.cache import CacheSettings
-from gateway.kernel.context import Reply, RequestContext
+from gateway.kernel.context import Reply, RequestContext, tenant_of
 from gateway.services.vectorstores.errors import StoreUnavailable
 from middleware.cache.entries import StreamCapture, cacheable_json, replay
 from middleware.cache.keys import exact_key
@@ -22,10 +21,9 @@ from middleware.cache.metrics import CacheMetrics
 from middleware.cache.probe import Corpus, Probe, SemanticCache
 from middleware.cache.rules import Rule, resolve
 from middleware.cache.store import CacheStore, CacheUnavailable
-from middleware.rag.request import extension
 
 if TYPE_CHECKING:
-    from gateway.runtime import Runtime
+    from gateway.services.bundle import Services
 
 HEADER = "x-llmops-cache"
 SIMILARITY_HEADER = "x-llmops-cache-similarity"
@@ -131,7 +129,7 @@ class CacheStage:
 
 def _mode(ctx: RequestContext, rule: Rule) -> Mode:
     control = ctx.headers.get("cache-control", "").lower()
-    wanted = extension(ctx).get("cache")
+    wanted = ctx.extension.cache
     if "no-store" in control or wanted == "bypass":
         return "bypass"
     if ctx.route == "chat" and not rule.nondeterministic and ctx.body.get("temperature") != 0:
@@ -139,7 +137,7 @@ def _mode(ctx: RequestContext, rule: Rule) -> Mode:
     return "refresh" if "no-cache" in control or wanted == "refresh" else "use"
 
 
-def build(runtime: Runtime) -> CacheStage:
+def build(services: Services) -> CacheStage:
     from middleware.cache.factory import make_stage
 
-    return make_stage(runtime)
+    return make_stage(services)

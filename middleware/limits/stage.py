@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import math
 
-from gateway.features.limits import LIMITER
 from gateway.kernel.chain import Handler
 from gateway.kernel.config.sections.limits import LimitsSettings, Rate
 from gateway.kernel.context import Principal, Reply, RequestContext
 from gateway.kernel.errors import GatewayError, RateLimited
-from gateway.runtime import Runtime
-from gateway.services.limits.ledger import SPEND_LEDGER, SpendLedger
+from gateway.services.bundle import Services
+from gateway.services.limits.ledger import SpendLedger
 from gateway.services.limits.limiter import Bucket, Limiter, Outcome
 from middleware.limits.headers import rate_headers
 from middleware.limits.tokens import estimate_tokens
@@ -52,20 +51,24 @@ class LimitsStage:
             if done.usage is not None and token_names:
                 delta = done.usage.total_tokens - estimate
                 await self._limiter.adjust(token_names, delta, window, self._settings.window_s)
-            self._ledger.record(done.principal, done.model, done.usage)
+            self._ledger.record(done.principal, done.served_model or done.model, done.usage)
 
         ctx.on_complete(settle)
         return reply
 
     def buckets(self, ctx: RequestContext, tokens: int) -> list[Bucket]:
-        s = self._settings
-        out: list[Bucket] = []
-        principal = ctx.principal
-        if principal is not None:
-            _add(out, f"k:{principal.key_id}", key_rate(principal, s.key), tokens)
-            _add(out, f"t:{principal.tenant}", s.tenants.get(principal.tenant) or s.tenants.get("*"), tokens)
-        _add(out, f"m:{ctx.model}", s.models.get(ctx.model) or s.models.get("*"), tokens)
-        return out
+        return request_buckets(self._settings, ctx.principal, ctx.model, tokens)
+
+
+def request_buckets(s: LimitsSettings, principal: Principal | None, model: str | None, tokens: int) -> list[Bucket]:
+    """The buckets one request draws from: its key, its tenant and (``model`` given) its canonical model."""
+    out: list[Bucket] = []
+    if principal is not None:
+        _add(out, f"k:{principal.key_id}", key_rate(principal, s.key), tokens)
+        _add(out, f"t:{principal.tenant}", s.tenants.get(principal.tenant) or s.tenants.get("*"), tokens)
+    if model is not None:
+        _add(out, f"m:{model}", s.models.get(model) or s.models.get("*"), tokens)
+    return out
 
 
 def key_rate(principal: Principal, default: Rate) -> Rate:
@@ -96,5 +99,6 @@ def over_limit(bucket: Bucket, outcome: Outcome, headers: dict[str, str], window
     return err
 
 
-def build(runtime: Runtime) -> LimitsStage:
-    return LimitsStage(runtime.settings.limits, runtime.require(LIMITER), runtime.require(SPEND_LEDGER))
+def build(services: Services) -> LimitsStage:
+    return LimitsStage(services.settings.limits, Services.need(services.limiter, "a rate limiter", "limits"),
+                       Services.need(services.ledger, "a spend ledger", "limits"))

@@ -1,32 +1,15 @@
-"""What a chat request asks of retrieval: the ``llmops`` extension object and the stores it names.
+"""What a chat request asks of retrieval: the stores it names, and its last user turn.
 
-Stores come from OpenAI-style ``file_search`` tools, ``llmops.vector_store_ids``, or the defaults
-for the caller's key and tenant (first non-empty source wins, in that order).
+Stores come from OpenAI-style ``file_search`` tools, ``llmops.vector_store_ids`` (``ctx.extension``),
+or the defaults for the caller's key and tenant (first non-empty source wins, in that order).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from gateway.http.store_access import tenant_of
 from gateway.kernel.config.sections.rag import RagSettings
-from gateway.kernel.context import RequestContext, StateKey
-from gateway.kernel.errors import InvalidRequest
-
-EXTENSION_FIELD = "llmops"
-_EXTENSION: StateKey[dict[str, Any]] = StateKey("llmops_extension")
-
-
-def extension(ctx: RequestContext) -> dict[str, Any]:
-    """The extension object, removed from the forwarded body on first use (shared by the stages)."""
-    found = ctx.get(_EXTENSION)
-    if found is None:
-        raw = ctx.body.pop(EXTENSION_FIELD, None)
-        if raw is not None and not isinstance(raw, dict):
-            raise InvalidRequest("'llmops' must be an object.", param=EXTENSION_FIELD)
-        found = raw or {}
-        ctx.set(_EXTENSION, found)
-    return found
+from gateway.kernel.context import RequestContext, tenant_of
 
 
 def file_search_ids(body: dict[str, Any]) -> list[str]:
@@ -40,9 +23,7 @@ def file_search_ids(body: dict[str, Any]) -> list[str]:
 def requested_stores(ctx: RequestContext, settings: RagSettings) -> tuple[str, ...]:
     """Store ids in first-seen order, without changing the body."""
     ids = file_search_ids(ctx.body)
-    ext_ids = extension(ctx).get("vector_store_ids")
-    if isinstance(ext_ids, list):
-        ids.extend(str(i) for i in ext_ids)
+    ids.extend(ctx.extension.vector_store_ids or ())
     if not ids and ctx.principal is not None:
         ids.extend(settings.key_stores.get(ctx.principal.key_id, ()))
     if not ids:

@@ -6,29 +6,28 @@ JSON body gains ``llmops.citations`` (streams carry the header only).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import orjson
 from prometheus_client import Counter
 
-from gateway.http.store_access import authorize_store, tenant_of
 from gateway.kernel.chain import Handler
 from gateway.kernel.config.sections.rag import RagSettings
-from gateway.kernel.context import Reply, RequestContext
+from gateway.kernel.context import Reply, RequestContext, tenant_of
 from gateway.kernel.errors import ServiceOverloaded
 from gateway.kernel.sse import sse_events
 from gateway.services.embeddings.base import EmbeddingError
+from gateway.services.policy.gate import PolicyGate
 from gateway.services.vectorstores.errors import StoreUnavailable
 from gateway.services.vectorstores.objects import Hit, StoreRow
-from gateway.services.vectorstores.service import VECTOR_STORES, VectorStoreService
+from gateway.services.vectorstores.service import VectorStoreService
 from middleware.rag.inject import citation_header, citations, context_message, insert_before_last_user, with_citations
 from middleware.rag.request import last_user_text, requested_stores, strip_file_search
-from routers.locality import DATA_REGIONS
 
 if TYPE_CHECKING:
-    from gateway.runtime import Runtime
+    from gateway.services.bundle import Services
 
 RAG_HEADER = "x-llmops-rag"
 CITATIONS_HEADER = "x-llmops-citations"
@@ -37,10 +36,10 @@ CITATIONS_HEADER = "x-llmops-citations"
 class RagStage:
     name = "rag"
 
-    def __init__(self, runtime: Runtime, service: VectorStoreService, outcomes: Counter) -> None:
-        self._runtime = runtime
+    def __init__(self, settings: RagSettings, service: VectorStoreService, gate: PolicyGate, outcomes: Counter) -> None:
+        self._settings = settings
         self._service = service
-        self._settings: RagSettings = runtime.settings.rag
+        self._gate = gate
         self._outcomes = outcomes
 
     async def __call__(self, ctx: RequestContext, call_next: Handler) -> Reply:
@@ -60,10 +59,10 @@ class RagStage:
         try:
             stores = [await self._service.store(tenant_of(ctx.principal), sid) for sid in store_ids]
             for store in stores:
-                await authorize_store(self._runtime, ctx.principal, store.id, ctx.model, ctx.request_id)
+                await self._gate.store(ctx.principal, store.id, ctx.model, ctx.request_id)
             regions = store_regions(stores)
             if regions:
-                ctx.set(DATA_REGIONS, regions)  # a soft preference for the router and the scheduler
+                ctx.hints.data_regions = regions  # a soft preference for the router and the scheduler
             vector = (await self._service.embedder.embed([query]))[0]
             hits: list[Hit] = []
             for store in stores:
@@ -95,7 +94,7 @@ class RagStage:
         return reply
 
 
-async def cite_stream(chunks: AsyncIterator[bytes], cited: list[dict[str, Any]]) -> AsyncIterator[bytes]:
+async def cite_stream(chunks: AsyncIterator[bytes], cited: list[dict[str, Any]]) -> AsyncGenerator[bytes, None]:
     """Relay a stream as it comes, with ``llmops.citations`` on the chunk that finishes the answer."""
     pending = True
     async for raw, doc in sse_events(chunks):
@@ -114,7 +113,7 @@ def store_regions(stores: list[StoreRow]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(r for r in found if isinstance(r, str) and r))
 
 
-def build(runtime: Runtime) -> RagStage:
+def build(services: Services) -> RagStage:
     outcomes = Counter("llmops_rag_requests", "Chat requests that named vector stores, by outcome.",
-                       ["outcome"], registry=runtime.metrics.registry)
-    return RagStage(runtime, runtime.require(VECTOR_STORES), outcomes)
+                       ["outcome"], registry=services.metrics.registry)
+    return RagStage(services.settings.rag, services.vector_stores, services.gate, outcomes)

@@ -14,8 +14,7 @@ from typing import Any
 
 from executors.spec import Grants
 from gateway.kernel.context import RequestContext
-from gateway.kernel.policy import PolicyEngine
-from gateway.kernel.policy_input import document_for
+from gateway.services.policy.gate import PolicyGate
 from middleware.tools.catalog import ToolEntry
 from middleware.tools.jobs import requested_egress
 
@@ -34,19 +33,17 @@ class Verdict:
 class ToolAuthorizer:
     def __init__(
         self,
-        engine: PolicyEngine | None,
+        gate: PolicyGate,
         secrets: Mapping[str, str],
         *,
-        region: str = "",
         unguarded: tuple[str, ...] = (),
     ) -> None:
-        self._engine = engine
+        self._gate = gate
         self._secrets = dict(secrets)
-        self._region = region
         self._unguarded = frozenset(unguarded)
 
     async def authorize(self, ctx: RequestContext, entry: ToolEntry, args: Mapping[str, Any]) -> Verdict:
-        if self._engine is None:
+        if not self._gate.configured:
             if entry.name in self._unguarded:
                 return Verdict(True, ("allowed by tools.allow_without_policy",))
             return Verdict(False, (NO_ENGINE,))
@@ -56,8 +53,7 @@ class ToolAuthorizer:
             "tool": {"name": entry.name, "runtime": entry.spec.runtime},
             "arguments": dict(args), "secrets": list(entry.spec.secrets), "egress": egress, "vector_stores": [],
         }
-        document = document_for(ctx, "tool_call", resource, region=self._region)
-        decision = await self._engine.decide("tool_call", document)
+        decision = await self._gate.tool(ctx, resource)
         ob = decision.obligations
         if decision.allow and ob.allowed_tools is not None and entry.name not in ob.allowed_tools:
             why = f"tool {entry.name!r} is not in the allowed tools"

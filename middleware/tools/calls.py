@@ -22,7 +22,6 @@ from middleware.tools.jobs import BadArguments, build_job, dataset_of, job_id, p
 from middleware.tools.offer import Offer
 from middleware.tools.options import LoopOptions
 from middleware.tools.trace import CallTrace
-from routers.locality import DATA_REGIONS
 from routers.scheduler import JobRefused, NoEligibleNode, Placement, Scheduler
 
 
@@ -152,5 +151,5 @@ def data_region(state: CallState) -> str | None:
     """The region to run near: the client's hint, else where the request's vector stores live."""
     if state.options.data_region:
         return state.options.data_region
-    regions = state.ctx.get(DATA_REGIONS) or ()
+    regions = state.ctx.hints.data_regions
     return regions[0] if regions else None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import orjson
@@ -37,7 +37,7 @@ def completion_chunks(completion: dict[str, Any], include_usage: bool) -> list[d
     return chunks
 
 
-async def sse_stream(chunks: list[dict[str, Any]]) -> AsyncIterator[bytes]:
+async def sse_stream(chunks: list[dict[str, Any]]) -> AsyncGenerator[bytes, None]:
     for c in chunks:
         yield b"data: " + orjson.dumps(c) + b"\n\n"
     yield b"data: [DONE]\n\n"

@@ -1,8 +1,8 @@
 """The "tools" chain stage (last before the router): runs the agent loop for server-side tools.
 
 A request with no server-side tool (see ``offer.py``) passes through untouched. Otherwise the stage
-rewrites ``tools`` to the full definitions, strips the ``llmops`` extension, and calls the rest of
-the chain once per model step (non-stream), returning the final answer with a trace.
+rewrites ``tools`` to the full definitions and calls the rest of the chain once per model step
+(non-stream), returning the final answer with a trace. Loop limits come from ``ctx.extension``.
 """
 
 from __future__ import annotations
@@ -13,18 +13,16 @@ from gateway.kernel.chain import Handler
 from gateway.kernel.config import Settings
 from gateway.kernel.context import Reply, RequestContext
 from gateway.kernel.errors import InvalidRequest
-from gateway.kernel.policy import POLICY_ENGINE
-from gateway.runtime import Runtime
+from gateway.services.bundle import Services
 from middleware.tools.authorize import ToolAuthorizer
 from middleware.tools.calls import CallState, ToolCalls
 from middleware.tools.catalog import ToolCatalog
 from middleware.tools.loop import AgentLoop, LoopRun
 from middleware.tools.offer import make_offer, unknown_extension_tools
-from middleware.tools.options import EXTENSION, loop_options
+from middleware.tools.options import loop_options
 from middleware.tools.pricing import price_of
-from routers.scheduler import SCHEDULER
 
-_NOT_FORWARDED = ("stream", "stream_options", EXTENSION)
+_NOT_FORWARDED = ("stream", "stream_options")
 
 
 class ToolsStage:
@@ -47,7 +45,7 @@ class ToolsStage:
             return await call_next(ctx)
         if (ctx.body.get("n") or 1) != 1:
             raise InvalidRequest("Server-side tools need n = 1.", param="n")
-        options = loop_options(ctx.body.get(EXTENSION), self._settings.tools)
+        options = loop_options(ctx.extension, self._settings.tools)
         state = CallState(ctx, offer, options, time.monotonic() + options.max_time_s)
         base = {k: v for k, v in ctx.body.items() if k not in _NOT_FORWARDED}
         base["tools"] = offer.tools
@@ -57,10 +55,9 @@ class ToolsStage:
         return await self._loop.run(run, call_next, wants_stream, include_usage)
 
 
-def build(runtime: Runtime) -> ToolsStage:
-    tools = runtime.settings.tools
+def build(services: Services) -> ToolsStage:
+    tools = services.settings.tools
     secrets = {name: value.get_secret_value() for name, value in tools.secrets.items()}
-    authorizer = ToolAuthorizer(runtime.lookup(POLICY_ENGINE), secrets, region=runtime.settings.policy.region,
-                                unguarded=tools.allow_without_policy)
-    calls = ToolCalls(authorizer, runtime.lookup(SCHEDULER))
-    return ToolsStage(runtime.settings, ToolCatalog.from_settings(tools), AgentLoop(calls, tools.steps_header))
+    authorizer = ToolAuthorizer(services.tool_gate, secrets, unguarded=tools.allow_without_policy)
+    calls = ToolCalls(authorizer, services.scheduler)
+    return ToolsStage(services.settings, ToolCatalog.from_settings(tools), AgentLoop(calls, tools.steps_header))

@@ -8,7 +8,7 @@ and assembled into the same message a non-stream step would have returned, and t
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -86,7 +86,7 @@ class AnswerRelay:
     trace: Callable[[str | None], dict[str, Any]]  # finish reason → the ``llmops`` field
     done: Callable[[Usage], None]  # called with the total usage at the end
 
-    async def stream(self) -> AsyncIterator[bytes]:
+    async def stream(self) -> AsyncGenerator[bytes, None]:
         total = self.prior
         try:
             for event in self.buffered:

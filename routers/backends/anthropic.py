@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncGenerator
+from typing import Any, ClassVar
 
 import aiohttp
 import orjson
@@ -20,7 +20,9 @@ from gateway.kernel.errors import UnsupportedCapability, UpstreamError, Upstream
 from gateway.kernel.observability.metrics import Metrics
 from routers.backends.anthropic_shapes import openai_error, to_chat_completion, to_messages_request
 from routers.backends.anthropic_stream import StreamTranslator
-from routers.backends.openai import failure_body, failure_error, read_body, upstream_errors
+from routers.backends.base import api_key_of
+from routers.backends.openai import failure_body, failure_error, make_session, read_body, upstream_errors
+from routers.needs import ALL, mask_of
 
 API_VERSION = "2023-06-01"
 _PASS_THROUGH_STATUSES = {400, 404, 413, 422}
@@ -28,6 +30,12 @@ _SSE = "text/event-stream"
 
 
 class AnthropicBackend:
+    offers: ClassVar[int] = mask_of(("text", "vision", "tools"), ALL)
+
+    @classmethod
+    def create(cls, settings: BackendSettings, metrics: Metrics) -> AnthropicBackend:
+        return cls(settings, make_session(settings), metrics, api_key_of(settings))
+
     def __init__(
         self, settings: BackendSettings, session: aiohttp.ClientSession, metrics: Metrics, api_key: str | None
     ) -> None:
@@ -81,7 +89,7 @@ class AnthropicBackend:
 
     async def _relay(
         self, resp: aiohttp.ClientResponse, ctx: RequestContext, translator: StreamTranslator, first: bytes
-    ) -> AsyncIterator[bytes]:
+    ) -> AsyncGenerator[bytes, None]:
         try:
             yield first
             async for chunk in resp.content.iter_any():

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from typing import Protocol
 
+from gateway.kernel.config import BackendSettings
 from gateway.kernel.context import Reply, RequestContext
 
 UPSTREAM_PATHS = {
@@ -29,3 +31,11 @@ class Backend(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+def api_key_of(settings: BackendSettings) -> str | None:
+    """The upstream key: ``api_key``, else the variable ``api_key_env`` names."""
+    key = settings.api_key.get_secret_value() if settings.api_key else None
+    if key is None and settings.api_key_env:
+        key = os.environ.get(settings.api_key_env)
+    return key

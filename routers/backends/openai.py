@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from collections.abc import AsyncGenerator, Iterator
+from typing import Any, ClassVar
 
 import aiohttp
 import orjson
@@ -21,7 +21,8 @@ from gateway.kernel.errors import (
 )
 from gateway.kernel.observability.metrics import Metrics
 from gateway.kernel.sse import UsageSniffer
-from routers.backends.base import UPSTREAM_PATHS
+from routers.backends.base import UPSTREAM_PATHS, api_key_of
+from routers.needs import ALL
 
 _PASS_THROUGH_STATUSES = {400, 404, 409, 413, 415, 422}
 _SSE = "text/event-stream"
@@ -42,6 +43,12 @@ def make_session(settings: BackendSettings) -> aiohttp.ClientSession:
 
 
 class OpenAIBackend:
+    offers: ClassVar[int] = ALL
+
+    @classmethod
+    def create(cls, settings: BackendSettings, metrics: Metrics) -> OpenAIBackend:
+        return cls(settings, make_session(settings), metrics, api_key_of(settings))
+
     def __init__(
         self,
         settings: BackendSettings,
@@ -129,7 +136,7 @@ class OpenAIBackend:
 
     async def _relay(
         self, resp: aiohttp.ClientResponse, ctx: RequestContext, first: bytes
-    ) -> AsyncIterator[bytes]:
+    ) -> AsyncGenerator[bytes, None]:
         sniffer = UsageSniffer()
         finished = False
         try:

@@ -10,10 +10,9 @@ from routers.scheduler.errors import JobRefused, JobTimeout, NodeFailed, NoEligi
 from routers.scheduler.nodes import NodeInfo, node_from_heartbeat, node_from_static
 from routers.scheduler.placement import Placement
 from routers.scheduler.registry import MemoryNodeRegistry, NodeRegistry
-from routers.scheduler.scheduler import SCHEDULER, Dispatch, NodeRunner, Scheduler
+from routers.scheduler.scheduler import Dispatch, NodeRunner, Scheduler
 
 __all__ = [
-    "SCHEDULER",
     "Dispatch",
     "JobRefused",
     "JobTimeout",

@@ -16,7 +16,6 @@ from typing import Protocol
 from executors.errors import AuthError, JobRejected, NodeError
 from executors.spec import Job, Result
 from gateway.kernel.config.sections.tools import SchedulerSettings
-from gateway.kernel.context import StateKey
 from routers.scheduler.errors import JobRefused, JobTimeout, NodeFailed, NoEligibleNode, QueueTimeout
 from routers.scheduler.nodes import NodeInfo
 from routers.scheduler.placement import Placement, rank
@@ -186,5 +185,3 @@ class Scheduler:
 def _code(exc: Exception) -> str:
     return "tool_job_rejected" if isinstance(exc, JobRejected) else "tool_node_auth"
 
-
-SCHEDULER: StateKey[Scheduler] = StateKey("tool_scheduler")

@@ -35,7 +35,7 @@ def test_serve_refuses_a_public_address_without_authentication(
 
 
 def test_public_address_is_fine_with_authn_or_an_explicit_opt_out() -> None:
-    from gateway.commands.serve import exposed_without_auth
+    from gateway.checks import exposed_without_auth
     from gateway.kernel.config import settings_from_mapping
 
     assert not exposed_without_auth(settings_from_mapping({}, {}))  # 127.0.0.1

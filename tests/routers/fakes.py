@@ -59,4 +59,4 @@ def router_for(s: Settings, **kwargs: Any) -> tuple[Router, dict[str, FakeBacken
 
 def chat(model: str, content: Any = "hi", **extra: Any) -> RequestContext:
     body = {"model": model, "messages": [{"role": "user", "content": content}], **extra}
-    return RequestContext("req", "chat", model, body, None, {})
+    return RequestContext("req", "chat", model, body, {})

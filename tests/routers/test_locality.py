@@ -9,8 +9,6 @@ import pytest
 
 from gateway.kernel.context import Principal
 from gateway.kernel.errors import PermissionDenied, UpstreamError
-from gateway.kernel.policy import DECISION, Decision, Obligations
-from routers.locality import DATA_REGIONS
 from tests.routers.fakes import chat, router_for, settings
 
 REGIONS = ("eu-west", "eu-central", "us-east")
@@ -22,9 +20,6 @@ REGION_OF = {b["name"]: b.get("labels", {}).get("region", "") for b in BACKENDS}
 MODELS = [{"name": "m", "deployments": [{"backend": b["name"]} for b in BACKENDS]}]
 
 
-def allowing(regions: tuple[str, ...] | None) -> Decision:
-    return Decision(True, obligations=Obligations(allowed_regions=regions))
-
 
 async def test_allowed_regions_are_never_violated() -> None:
     rng = random.Random(7)
@@ -35,11 +30,11 @@ async def test_allowed_regions_are_never_violated() -> None:
             fake.fail = rng.random() < 0.3
         allowed = tuple(r for r in REGIONS if rng.random() < 0.4)
         ctx = chat("m")
-        ctx.set(DECISION, allowing(allowed))
+        ctx.hints.allowed_regions = frozenset(allowed)
         if rng.random() < 0.5:
             ctx.headers = {"x-llmops-region": rng.choice(REGIONS)}
         if rng.random() < 0.3:
-            ctx.set(DATA_REGIONS, (rng.choice(REGIONS),))
+            ctx.hints.data_regions = (rng.choice(REGIONS),)
         try:
             await router(ctx)
         except PermissionDenied:
@@ -72,12 +67,12 @@ async def test_data_locality_is_soft() -> None:
     router, fakes = router_for(settings(BACKENDS, MODELS))
     for _ in range(30):
         ctx = chat("m")
-        ctx.set(DATA_REGIONS, ("us-east",))
+        ctx.hints.data_regions = ("us-east",)
         await router(ctx)
         assert REGION_OF[ctx.response_headers["x-llmops-backend"]] == "us-east"
     fakes["us-east-1"].fail = fakes["us-east-2"].fail = True
     ctx = chat("m")
-    ctx.set(DATA_REGIONS, ("us-east",))
+    ctx.hints.data_regions = ("us-east",)
     await router(ctx)  # the data's region is down: served elsewhere
     assert REGION_OF[ctx.response_headers["x-llmops-backend"]] != "us-east"
 

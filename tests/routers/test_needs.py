@@ -17,7 +17,7 @@ def test_chat_parts_tools_and_json_mode() -> None:
 
 
 def test_endpoint_decides_the_modality() -> None:
-    ctx = RequestContext("r", "embeddings", "m", {"input": ["abcd", "efgh"]}, None, {})
+    ctx = RequestContext("r", "embeddings", "m", {"input": ["abcd", "efgh"]}, {})
     assert needs_of(ctx, True).mask == EMBEDDINGS and needs_of(ctx, True).tokens == 2
     assert needs_of(chat("m", "plain question about the weather"), False).mask == TEXT
 

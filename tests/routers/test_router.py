@@ -171,7 +171,7 @@ async def test_auto_routes_code_simple_and_embeddings() -> None:
     assert await where(chat("auto", vision)) == "big"
     from gateway.kernel.context import RequestContext
 
-    embed = RequestContext("r", "embeddings", "auto", {"model": "auto", "input": "hi"}, None, {})
+    embed = RequestContext("r", "embeddings", "auto", {"model": "auto", "input": "hi"}, {})
     assert await where(embed) == "embed"
 
     from gateway.kernel.context import Principal
@@ -191,7 +191,7 @@ async def test_auto_routes_code_simple_and_embeddings() -> None:
 def legacy_completion(model: str) -> Any:
     from gateway.kernel.context import RequestContext
 
-    return RequestContext("req", "completions", model, {"model": model, "prompt": "Once"}, None, {})
+    return RequestContext("req", "completions", model, {"model": model, "prompt": "Once"}, {})
 
 
 async def test_legacy_completions_skip_backends_without_that_protocol() -> None:

@@ -1,8 +1,8 @@
 """Embeddings for the gateway's own use: retrieval and the semantic cache.
 
-``EMBEDDER`` is provided by ``gateway.features.embeddings`` at startup; the model loads on first use.
+Built by ``gateway/wiring.py`` at startup; the model loads on first use.
 """
 
-from gateway.services.embeddings.base import EMBEDDER, Embedder, EmbeddingError
+from gateway.services.embeddings.base import Embedder, EmbeddingError
 
-__all__ = ["EMBEDDER", "Embedder", "EmbeddingError"]
+__all__ = ["Embedder", "EmbeddingError"]

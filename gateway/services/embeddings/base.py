@@ -8,7 +8,6 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
-from gateway.kernel.context import StateKey
 from gateway.kernel.errors import ServiceOverloaded
 
 Vectors = npt.NDArray[np.float32]
@@ -37,5 +36,3 @@ def normalise(rows: Vectors) -> Vectors:
     out: Vectors = (rows / norms).astype(np.float32, copy=False)
     return out
 
-
-EMBEDDER: StateKey[Embedder] = StateKey("embedder")

@@ -1,9 +1,9 @@
-"""Principal: virtual API keys (hashed, in memory or PostgreSQL), static keys and JWT bearers.
+"""Identity: virtual API keys (hashed, in memory or PostgreSQL), static keys and JWT bearers.
 
-The authn stage turns a bearer into an ``Principal`` (a ``Principal`` with its grants) and sets
-``ctx.principal``; the admin API manages keys.
+The ``Authenticator`` turns a bearer into a ``Principal`` (with its grants); the front door and the
+authn stage use it, the admin API manages keys through it.
 """
 
-from gateway.services.identity.types import AUTHENTICATOR, KEY_STORE, KeyRecord, KeyStore
+from gateway.services.identity.types import KeyRecord, KeyStore
 
-__all__ = ["AUTHENTICATOR", "KEY_STORE", "Principal", "KeyRecord", "KeyStore", "may_use_model", "usable_models"]
+__all__ = ["KeyRecord", "KeyStore"]

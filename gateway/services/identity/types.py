@@ -7,10 +7,10 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from gateway.kernel.context import Principal, StateKey
+from gateway.kernel.context import Principal
 
 if TYPE_CHECKING:
-    from gateway.services.identity.authenticator import Authenticator
+    pass
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +69,3 @@ class KeyStore(Protocol):
 
     async def rotate(self, key_id: str, key_hash: str) -> KeyRecord | None: ...
 
-
-KEY_STORE: StateKey[KeyStore] = StateKey("key_store")
-AUTHENTICATOR: StateKey[Authenticator] = StateKey("authenticator")

@@ -18,7 +18,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from gateway.kernel.config.sections.limits import Price
-from gateway.kernel.context import Principal, StateKey, Usage
+from gateway.kernel.context import Principal, Usage
 from gateway.kernel.errors import QuotaExceeded
 from gateway.kernel.observability.logging import JsonLog
 
@@ -153,5 +153,3 @@ class SpendLedger:
                 out["tenants"][name] = {k: v for k, v in asdict(tally).items() if k != "tenant"}
         return out
 
-
-SPEND_LEDGER: StateKey[SpendLedger] = StateKey("spend_ledger")

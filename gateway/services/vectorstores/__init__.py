@@ -1,8 +1,8 @@
 """OpenAI-compatible Files and Vector Stores on PostgreSQL + pgvector, scoped by tenant.
 
-``VECTOR_STORES`` is provided by ``gateway.features.vectorstores``; the RAG and cache stages use it.
+Built by ``gateway/wiring.py``; the RAG and cache stages and the HTTP routes receive it.
 """
 
-from gateway.services.vectorstores.service import VECTOR_STORES, VectorStoreService
+from gateway.services.vectorstores.service import VectorStoreService
 
-__all__ = ["VECTOR_STORES", "VectorStoreService"]
+__all__ = ["VectorStoreService"]

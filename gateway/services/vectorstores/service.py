@@ -14,7 +14,6 @@ import psycopg
 import psycopg_pool
 
 from gateway.kernel.config.sections.rag import RagSettings
-from gateway.kernel.context import StateKey
 from gateway.kernel.errors import GatewayError, NotFound
 from gateway.services.embeddings.base import Embedder
 from gateway.services.stores.migrations import migrate
@@ -285,5 +284,3 @@ def _error_of(err: GatewayError) -> dict[str, str]:
     code = "unsupported_file" if err.code == "unsupported_file" else "server_error"
     return {"code": code, "message": err.message}
 
-
-VECTOR_STORES: StateKey[VectorStoreService] = StateKey("vector_stores")

@@ -25,7 +25,7 @@ class ShortCircuit:
 
 
 def ctx() -> RequestContext:
-    return RequestContext("r1", "chat", "m", {}, None, {})
+    return RequestContext("r1", "chat", "m", {}, {})
 
 
 async def test_filters_run_in_order_around_the_terminal() -> None:

@@ -21,7 +21,7 @@ class Authenticator:
 
 
 def ctx(headers: dict[str, str]) -> RequestContext:
-    return RequestContext("r1", "chat", "m", {}, None, headers)
+    return RequestContext("r1", "chat", "m", {}, headers)
 
 
 async def test_a_valid_key_sets_the_principal_and_continues() -> None:

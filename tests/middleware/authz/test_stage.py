@@ -9,7 +9,8 @@ import pytest
 
 from gateway.kernel.context import Principal, Reply, RequestContext
 from gateway.kernel.errors import PermissionDenied
-from gateway.kernel.policy import DECISION, Decision, Obligations
+from gateway.kernel.policy import Decision, Obligations
+from gateway.services.policy.gate import PolicyGate
 from middleware.authz.stage import AuthzStage
 
 
@@ -25,7 +26,7 @@ class Engine:
 
 def chat(body: dict[str, Any] | None = None) -> RequestContext:
     raw = body or {"model": "sim-chat", "messages": [{"role": "user", "content": "hi"}]}
-    ctx = RequestContext("r1", "chat", "sim-chat", raw, None, {})
+    ctx = RequestContext("r1", "chat", "sim-chat", raw, {})
     ctx.principal = Principal(tenant="acme", key_id="k1", roles=("dev",))
     return ctx
 
@@ -37,14 +38,13 @@ async def answer(ctx: RequestContext) -> Reply:
 async def test_allow_passes_the_subject_action_and_model_to_the_engine() -> None:
     engine = Engine(Decision(True, decision_id="d1"))
     ctx = chat()
-    reply = await AuthzStage(engine, "eu-west")(ctx, answer)
+    reply = await AuthzStage(PolicyGate(engine, "eu-west"))(ctx, answer)
     assert reply.body == b"{}"
     action, document = engine.seen[0]
     assert action == "chat"
     assert document["subject"]["tenant"] == "acme" and document["subject"]["roles"] == ["dev"]
     assert document["resource"]["model"] == "sim-chat"
     assert document["context"]["region"] == "eu-west"
-    assert ctx.get(DECISION) is engine.decision
 
 
 async def test_deny_is_a_403_with_reasons_and_never_calls_next() -> None:
@@ -54,7 +54,7 @@ async def test_deny_is_a_403_with_reasons_and_never_calls_next() -> None:
         raise AssertionError("denied requests must not reach the router")
 
     with pytest.raises(PermissionDenied) as caught:
-        await AuthzStage(engine, "local")(chat(), must_not_run)
+        await AuthzStage(PolicyGate(engine, "local"))(chat(), must_not_run)
     assert caught.value.status == 403
     assert "may not use model" in caught.value.message
     assert caught.value.headers["x-policy-decision-id"] == "d2"
@@ -67,5 +67,20 @@ async def test_max_tokens_obligation_caps_the_body(asked: int | None, expected: 
     if asked is not None:
         body["max_tokens"] = asked
     ctx = chat(body)
-    await AuthzStage(engine, "local")(ctx, answer)
+    await AuthzStage(PolicyGate(engine, "local"))(ctx, answer)
     assert ctx.body["max_tokens"] == expected
+
+
+async def test_allowed_regions_become_a_hard_routing_hint() -> None:
+    engine = Engine(Decision(True, obligations=Obligations(allowed_regions=("eu-west",))))
+    ctx = chat()
+    await AuthzStage(PolicyGate(engine, "local"))(ctx, answer)
+    assert ctx.hints.allowed_regions == frozenset({"eu-west"})
+
+
+async def test_auto_is_decided_without_a_model_the_router_asks_per_candidate() -> None:
+    engine = Engine(Decision(True))
+    ctx = chat()
+    ctx.model, ctx.auto = "auto", True
+    await AuthzStage(PolicyGate(engine, "local"))(ctx, answer)
+    assert engine.seen[0][1]["resource"]["model"] == ""

@@ -1,8 +1,10 @@
-"""Test helpers: a runtime that is never started, contexts with a chosen principal, a counting backend."""
+"""Test helpers: services built from settings (nothing opened), contexts with a chosen principal, a counting
+backend."""
 
 from __future__ import annotations
 
 import io
+from contextlib import AsyncExitStack
 from typing import Any
 
 import orjson
@@ -11,17 +13,20 @@ from gateway.kernel.config import Settings
 from gateway.kernel.context import Principal, Reply, RequestContext, Route
 from gateway.kernel.observability.logging import JsonLog
 from gateway.kernel.observability.metrics import Metrics
-from gateway.runtime import Runtime
+from gateway.services.bundle import Services
+from gateway.wiring import build_services
 
 
-def runtime(**settings: Any) -> Runtime:
-    return Runtime(Settings.model_validate(settings), JsonLog(io.BytesIO()), Metrics())
+async def services(**settings: Any) -> Services:
+    """The real services for ``settings``; embedder and PostgreSQL open only when used (never, here)."""
+    return await build_services(Settings.model_validate(settings), JsonLog(io.BytesIO()), Metrics(),
+                                AsyncExitStack())
 
 
 def context(body: dict[str, Any], tenant: str | None = None, *, route: Route = "chat",
             headers: dict[str, str] | None = None) -> RequestContext:
     principal = Principal(tenant=tenant, key_id=f"key-{tenant}") if tenant else None
-    return RequestContext("req-1", route, str(body.get("model", "m")), dict(body), None, headers or {},
+    return RequestContext("req-1", route, str(body.get("model", "m")), dict(body), headers or {},
                           bool(body.get("stream")), principal=principal)
 
 

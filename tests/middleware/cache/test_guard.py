@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from gateway.features.embeddings import make_embedder
 from gateway.kernel.config.sections.rag import EmbeddingSettings
+from gateway.services.embeddings.factory import make_embedder
 from middleware.cache.guard import signature
 
 THRESHOLD = 0.92  # the default cache.semantic_threshold

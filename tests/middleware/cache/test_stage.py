@@ -12,14 +12,14 @@ from middleware.cache.metrics import CacheMetrics
 from middleware.cache.probe import Corpus
 from middleware.cache.stage import CacheStage
 from middleware.cache.store import CacheStore, MemoryStore, RedisStore
-from tests.middleware.cache.support import Backend, chat, context, finish, runtime
+from tests.middleware.cache.support import Backend, chat, context, finish, services
 
 
-def stage(store: CacheStore | None = None, **settings: object) -> CacheStage:
-    rt = runtime()
+async def stage(store: CacheStore | None = None, **settings: object) -> CacheStage:
+    s = await services()
     cache = CacheSettings.model_validate(settings)
-    return CacheStage(cache, store or MemoryStore(100), Corpus(rt, rt.settings.rag), None,
-                      CacheMetrics(rt.metrics.registry))
+    return CacheStage(cache, store or MemoryStore(100), Corpus(s.vector_stores, s.settings.rag), None,
+                      CacheMetrics(s.metrics.registry))
 
 
 async def call(s: CacheStage, backend: Backend, body: dict[str, object], tenant: str | None = None,
@@ -31,7 +31,7 @@ async def call(s: CacheStage, backend: Backend, body: dict[str, object], tenant:
 
 
 async def test_two_tenants_with_the_same_prompt_never_share_an_entry() -> None:
-    s, backend = stage(), Backend()
+    s, backend = await stage(), Backend()
     assert (await call(s, backend, chat(), "acme"))[0] == "miss"
     assert (await call(s, backend, chat(), "acme"))[0] == "hit"
     result, body = await call(s, backend, chat(), "globex")
@@ -41,7 +41,7 @@ async def test_two_tenants_with_the_same_prompt_never_share_an_entry() -> None:
 
 
 async def test_no_cache_refreshes_and_no_store_skips() -> None:
-    s, backend = stage(), Backend()
+    s, backend = await stage(), Backend()
     await call(s, backend, chat())
     assert (await call(s, backend, chat(), headers={"cache-control": "no-cache"}))[0] == "bypass"
     result, body = await call(s, backend, chat())
@@ -51,12 +51,12 @@ async def test_no_cache_refreshes_and_no_store_skips() -> None:
 
 
 async def test_per_key_rules_and_nondeterministic_opt_in() -> None:
-    s, backend = stage(keys={"key-acme": {"nondeterministic": True}}), Backend()
+    s, backend = await stage(keys={"key-acme": {"nondeterministic": True}}), Backend()
     sampled = chat(temperature=0.8)
     assert (await call(s, backend, sampled, "globex"))[0] == "bypass"
     await call(s, backend, sampled, "acme")
     assert (await call(s, backend, sampled, "acme"))[0] == "hit"
-    off = stage(tenants={"acme": {"enabled": False}})
+    off = await stage(tenants={"acme": {"enabled": False}})
     assert (await call(off, backend, chat(), "acme"))[0] == ""
 
 
@@ -67,14 +67,14 @@ async def test_unfinished_answers_are_not_stored() -> None:
             reply.body = reply.body.replace(b'"finish_reason":"stop"', b'"finish_reason":null')
             return reply
 
-    s, backend = stage(), Truncated()
+    s, backend = await stage(), Truncated()
     await call(s, backend, chat())
     assert (await call(s, backend, chat()))[0] == "miss"
 
 
 async def test_redis_down_is_a_bypass_never_an_error(tmp_path: object) -> None:
     dead = aioredis.Redis.from_url(f"unix://{tmp_path}/none.sock", socket_timeout=0.05)
-    s, backend = stage(RedisStore(dead)), Backend()
+    s, backend = await stage(RedisStore(dead)), Backend()
     assert (await call(s, backend, chat()))[0] == "bypass"
     assert (await call(s, backend, chat()))[0] == "bypass"  # marked down: no second timeout
     assert backend.calls == 2
@@ -83,7 +83,7 @@ async def test_redis_down_is_a_bypass_never_an_error(tmp_path: object) -> None:
 
 async def test_redis_store_round_trip(redis_url: str) -> None:
     client = aioredis.Redis.from_url(redis_url)
-    s, backend = stage(RedisStore(client)), Backend()
+    s, backend = await stage(RedisStore(client)), Backend()
     await call(s, backend, chat("redis"), "acme")
     assert (await call(s, backend, chat("redis"), "acme"))[0] == "hit"
     keys = await client.keys("llmops:cache:v1:*")
@@ -119,7 +119,7 @@ async def test_a_stream_cut_off_by_the_client_is_not_stored() -> None:
     async def streaming(ctx: Any) -> Reply:
         return Reply(stream=events(), media_type="text/event-stream")
 
-    s = stage()
+    s = await stage()
     cut = context(chat(stream=True))
     reply = await s(cut, streaming)
     assert reply.stream is not None

@@ -8,14 +8,16 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry, Counter
 
+from gateway.kernel.config import Settings
 from gateway.kernel.errors import NotFound, PermissionDenied, ServiceOverloaded
-from gateway.kernel.policy import POLICY_ENGINE, Decision
+from gateway.kernel.policy import Decision, PolicyEngine
+from gateway.services.policy.gate import PolicyGate
 from gateway.services.stores.postgres import Postgres
 from gateway.services.vectorstores.objects import Hit, StoreRow
 from gateway.services.vectorstores.service import VectorStoreService
 from middleware.rag.request import strip_file_search
 from middleware.rag.stage import RagStage
-from tests.middleware.cache.support import Backend, chat, context, runtime
+from tests.middleware.cache.support import Backend, chat, context
 
 STORE = "vs_" + "0" * 32
 TOOLS = [{"type": "file_search", "vector_store_ids": [STORE]}]
@@ -60,10 +62,11 @@ class Engine:
         return Decision(allow=self.allow, reasons=() if self.allow else ("not your store",))
 
 
-def stage(service_cls: type[VectorStoreService] = FakeService, **settings: Any) -> RagStage:
-    rt = runtime(**settings)
-    service = service_cls(down, Embedder(), rt.settings.rag)
-    return RagStage(rt, service, Counter("c", "c", ["outcome"], registry=CollectorRegistry()))
+def stage(service_cls: type[VectorStoreService] = FakeService, engine: PolicyEngine | None = None,
+          **settings: Any) -> RagStage:
+    rag = Settings.model_validate(settings).rag
+    service = service_cls(down, Embedder(), rag)
+    return RagStage(rag, service, PolicyGate(engine), Counter("c", "c", ["outcome"], registry=CollectorRegistry()))
 
 
 async def test_postgres_down_proceeds_without_augmentation() -> None:
@@ -96,11 +99,8 @@ async def test_another_tenants_store_is_not_found() -> None:
 
 
 async def test_policy_decides_each_store_when_configured() -> None:
-    s = stage(chain=["authz", "rag"])
-    with pytest.raises(PermissionDenied):  # configured but no engine: deny
-        await s(context(chat("q", tools=TOOLS), "acme"), Backend())
     engine = Engine(allow=False)
-    s._runtime.provide(POLICY_ENGINE, engine)
+    s = stage(engine=engine)
     with pytest.raises(PermissionDenied):
         await s(context(chat("q", tools=TOOLS), "acme"), Backend())
     doc = engine.documents[0]
@@ -136,14 +136,12 @@ class EuService(FakeService):
 
 
 async def test_the_stores_region_becomes_a_routing_preference() -> None:
-    from routers.locality import DATA_REGIONS
-
     ctx = context(chat("q", tools=TOOLS), "acme")
     await stage(EuService)(ctx, Backend())
-    assert ctx.get(DATA_REGIONS) == ("eu-west",)
+    assert ctx.hints.data_regions == ("eu-west",)
     plain = context(chat("q", tools=TOOLS), "acme")
     await stage(FakeService)(plain, Backend())
-    assert plain.get(DATA_REGIONS) is None
+    assert plain.hints.data_regions == ()
 
 
 async def test_streamed_answers_carry_citations_on_their_finishing_chunk() -> None:

@@ -13,7 +13,9 @@ import pytest
 from gateway.kernel.config import settings_from_mapping
 from gateway.kernel.context import Reply, RequestContext
 from gateway.kernel.errors import InvalidRequest, QuotaExceeded, UpstreamTimeout
+from gateway.kernel.extension import parse_extension
 from gateway.kernel.policy import Decision, Obligations
+from gateway.services.policy.gate import PolicyGate
 from middleware.tools.authorize import ToolAuthorizer
 from middleware.tools.calls import ToolCalls
 from middleware.tools.catalog import ToolCatalog
@@ -49,6 +51,7 @@ class Model:
         self.delay = delay
 
     async def __call__(self, ctx: RequestContext) -> Reply:
+        ctx.body.pop("llmops", None)  # what the router does last: the model never sees the extension
         self.bodies.append(json.loads(json.dumps(ctx.body)))
         await asyncio.sleep(self.delay)
         answer = self.replies.pop(0)
@@ -81,14 +84,15 @@ def stage(engine: Engine | None, *, runner: FakeRunner | None = None, **tools: A
     rts = ("python", "shell", "image")
     sched, _ = scheduler(node("n1", slots=4, runtimes=rts), node("n2", slots=4, runtimes=rts), runner=fake)
     secrets = {"API_KEY": "sk-1", "OTHER": "sk-2"}
-    authorizer = ToolAuthorizer(engine, secrets, unguarded=settings.tools.allow_without_policy)
+    authorizer = ToolAuthorizer(PolicyGate(engine), secrets, unguarded=settings.tools.allow_without_policy)
     loop = AgentLoop(ToolCalls(authorizer, sched), "x-llmops-tool-steps")
     return ToolsStage(settings, ToolCatalog.from_settings(settings.tools), loop)
 
 
 def ctx(tools: list[Any], **body: Any) -> RequestContext:
     raw = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "tools": tools, **body}
-    return RequestContext("req_1", "chat", "m", raw, None, {}, stream=bool(body.get("stream")))
+    return RequestContext("req_1", "chat", "m", raw, {}, stream=bool(body.get("stream")),
+                          extension=parse_extension(raw))
 
 
 async def run(s: ToolsStage, c: RequestContext, model: Model) -> tuple[Reply, dict[str, Any]]:
@@ -99,7 +103,7 @@ async def run(s: ToolsStage, c: RequestContext, model: Model) -> tuple[Reply, di
 async def test_requests_without_server_tools_pass_through_untouched() -> None:
     model = Model(completion("hello"))
     c = ctx([CLIENT_TOOL], llmops={"max_steps": 1})
-    before = json.loads(json.dumps(c.body))
+    before = {k: v for k, v in json.loads(json.dumps(c.body)).items() if k != "llmops"}
     reply, body = await run(stage(Engine(ALLOW)), c, model)
     assert model.bodies == [before] and "llmops" not in body and not reply.headers
 

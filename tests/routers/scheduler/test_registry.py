@@ -1,25 +1,16 @@
-"""Heartbeats in (signed, never replayed), nodes out (expired when stale), in memory and in Redis."""
+"""Nodes from heartbeats, expired when stale, in memory and in Redis (the signed route: tests/gateway/http)."""
 
 from __future__ import annotations
 
-import io
-import json
 import time
 from typing import Any
 
-import httpx
 import pytest
 import redis.asyncio as aioredis
-from starlette.applications import Starlette
-from starlette.routing import Route
 
-from executors.signing import sign
-from gateway.kernel.config.sections.tools import SchedulerSettings
-from gateway.kernel.observability.logging import JsonLog
-from routers.scheduler import MemoryNodeRegistry, NodeRegistry, Scheduler, node_from_heartbeat
-from routers.scheduler.heartbeat import HeartbeatEndpoint
+from routers.scheduler import MemoryNodeRegistry, NodeRegistry, node_from_heartbeat
 from routers.scheduler.redis_registry import RedisNodeRegistry
-from tests.routers.scheduler.fakes import FakeRunner, node
+from tests.routers.scheduler.fakes import node
 
 SECRET = b"hb-secret"
 PATH = "/internal/nodes/heartbeat"
@@ -69,27 +60,3 @@ async def test_redis_registry_is_shared_and_rejects_replayed_nonces(redis_url: s
     finally:
         await client.aclose()
 
-
-def client_for(scheduler: Scheduler) -> httpx.AsyncClient:
-    endpoint = HeartbeatEndpoint(SECRET, scheduler, JsonLog(io.BytesIO()))
-    app = Starlette(routes=[Route(PATH, endpoint.handle, methods=["POST"])])
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://cp")
-
-
-async def test_signed_heartbeat_registers_and_bad_ones_are_401() -> None:
-    s = Scheduler(MemoryNodeRegistry(15.0), FakeRunner(), SchedulerSettings())
-    body = json.dumps(beat()).encode()
-    async with client_for(s) as http:
-        assert (await http.post(PATH, content=body)).status_code == 401
-        assert (await http.post(PATH, content=body, headers=sign(b"wrong", "POST", PATH, body))).status_code == 401
-        stale = sign(SECRET, "POST", PATH, body, now=time.time() - 600)
-        assert (await http.post(PATH, content=body, headers=stale)).status_code == 401
-        assert await s.refresh() == []
-        headers = sign(SECRET, "POST", PATH, body)
-        ok = await http.post(PATH, content=body, headers=headers)
-        assert ok.status_code == 200 and ok.json()["node_id"] == "n1"
-        replay = await http.post(PATH, content=body, headers=headers)
-        assert replay.status_code == 401 and "replayed" in replay.text
-        bad = b'{"node_id": 1}'
-        assert (await http.post(PATH, content=bad, headers=sign(SECRET, "POST", PATH, bad))).status_code == 400
-    assert [n.id for n in await s.refresh()] == ["n1"]

@@ -9,7 +9,6 @@ from pydantic import Field, SecretStr, model_validator
 from gateway.kernel.config.base import Section
 
 BuiltinTool = Literal["python", "shell", "http_request"]
-Driver = Literal["bwrap", "docker", "wasm", "microvm"]
 
 
 class ToolLimits(Section):
@@ -26,7 +25,7 @@ class ToolLimits(Section):
 class ToolOptions(Section):
     """How a tool runs: driver (unset = the node's preference), limits, retry safety, placement."""
 
-    driver: Driver | None = None
+    driver: str | None = Field(None, description="A sandbox driver from executors/drivers (bwrap, docker, wasm).")
     limits: ToolLimits = ToolLimits()
     idempotent: bool | None = Field(None, description="Safe to re-run on another node; unset = per tool default.")
     labels: dict[str, str] = Field(default_factory=dict, description="Node labels the job requires.")

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from gateway.checks import check
 from gateway.commands.schema import schema_text
 from gateway.kernel.config import ConfigError, load_settings, settings_from_mapping
 from tests.support.processes import ROOT
@@ -38,7 +39,7 @@ def test_errors_name_the_key() -> None:
     with pytest.raises(ConfigError, match=r"models\.0\.deployments\.0\.backend: unknown backend 'b'"):
         settings_from_mapping({"backends": [BACKEND], "models": [{"name": "m", "deployments": [{"backend": "b"}]}]}, {})
     with pytest.raises(ConfigError, match=r"chain\.0: unknown stage 'firewall'"):
-        settings_from_mapping({"chain": ["firewall"]}, {})
+        check(settings_from_mapping({"chain": ["firewall"]}, {}))
     with pytest.raises(ConfigError, match=r"backends: duplicate name 'a'"):
         settings_from_mapping({"backends": [BACKEND, BACKEND]}, {})
 

@@ -7,10 +7,10 @@ import asyncio
 import numpy as np
 import pytest
 
-from gateway.features.embeddings import make_embedder
 from gateway.kernel.config.sections.rag import EmbeddingSettings
 from gateway.services.embeddings.base import EmbeddingError
 from gateway.services.embeddings.batcher import BatchingEmbedder
+from gateway.services.embeddings.factory import make_embedder
 from simulator.embeddings import embed as sim_embed
 from tests.support.processes import ServerProcess
 

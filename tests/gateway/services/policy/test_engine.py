@@ -96,8 +96,7 @@ def test_explain_names_the_deny_rule() -> None:
 
 
 def test_document_from_context() -> None:
-    ctx = RequestContext("r", "chat", "m", {"tools": [{"type": "function", "function": {"name": "f"}}]},
-                         None, {})
+    ctx = RequestContext("r", "chat", "m", {"tools": [{"type": "function", "function": {"name": "f"}}]}, {})
     d = document_for(ctx, region="eu")
     assert d["version"] == "llmops.policy/v1" and d["action"] == "chat"
     assert d["resource"]["tools"] == ["f"] and d["context"]["region"] == "eu" and d["subject"]["tenant"] == ""

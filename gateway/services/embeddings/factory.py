@@ -1,14 +1,9 @@
-"""Feature module: provide the gateway's embedder (``EMBEDDER``); the model loads on first use."""
+"""The gateway's embedder from settings: the local MiniLM model (loaded on first use) or a remote API."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from gateway.kernel.config.sections.rag import EmbeddingSettings
-from gateway.services.embeddings.base import EMBEDDER, Embedder
-
-if TYPE_CHECKING:
-    from gateway.runtime import Runtime
+from gateway.services.embeddings.base import Embedder
 
 
 def make_embedder(settings: EmbeddingSettings) -> Embedder:
@@ -20,9 +15,3 @@ def make_embedder(settings: EmbeddingSettings) -> Embedder:
     from gateway.services.embeddings.minilm import DIMENSIONS, MiniLmModel
 
     return BatchingEmbedder(settings.model, DIMENSIONS, lambda: MiniLmModel().embed, settings.max_batch)
-
-
-async def start(runtime: Runtime) -> None:
-    embedder = make_embedder(runtime.settings.rag.embeddings)
-    runtime.provide(EMBEDDER, embedder)
-    runtime.resources.push_async_callback(embedder.aclose)

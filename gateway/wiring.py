@@ -1,0 +1,262 @@
+"""The composition root's wiring: settings in, one typed ``Services`` set and one ``Gateway`` out.
+
+Built once at startup, in this order, and only what the configuration uses::
+
+    redis, resp → postgres (opened on first use) → authenticator → ledger, limiter (limits)
+      → policy engine (authz or tools) → gates → embedder → vector stores → scheduler (nodes)
+      → backends (routers.backends.BACKEND_TYPES) → model registry → health checks
+      → stages (middleware.stages.STAGES, in chain order) → router (terminal)
+
+Everything that holds a socket, a process or a task is closed by ``Gateway.aclose`` in reverse.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from gateway.embedded import config_dir
+from gateway.kernel.chain import Handler, compose
+from gateway.kernel.config import BackendSettings, ConfigError, Settings
+from gateway.kernel.config.sections.policy import PolicySettings
+from gateway.kernel.context import Reply, RequestContext
+from gateway.kernel.errors import ServiceOverloaded
+from gateway.kernel.observability.logging import JsonLog
+from gateway.kernel.observability.metrics import Metrics
+from gateway.kernel.policy import PolicyLoadError
+from gateway.services.bundle import Services
+from gateway.services.embeddings.factory import make_embedder
+from gateway.services.identity.authenticator import Authenticator
+from gateway.services.identity.memory import MemoryKeyStore
+from gateway.services.identity.secrets import KeyHasher
+from gateway.services.identity.types import KeyStore
+from gateway.services.limits.fallback import FallbackLimiter
+from gateway.services.limits.ledger import SpendLedger
+from gateway.services.limits.limiter import Limiter, LocalLimiter
+from gateway.services.policy.gate import PolicyGate
+from gateway.services.policy.service import Evaluator, PolicyService
+from gateway.services.vectorstores.service import VectorStoreService
+from middleware.stages import build_stage
+from routers.backends import make_backend
+from routers.backends.base import Backend
+from routers.health import HealthChecker
+from routers.registry import ModelRegistry
+from routers.router import Router
+from routers.scheduler.nodes import node_from_static
+from routers.scheduler.redis_registry import RedisNodeRegistry
+from routers.scheduler.registry import MemoryNodeRegistry, NodeRegistry
+from routers.scheduler.runner import NodeClients
+from routers.scheduler.scheduler import Scheduler
+
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
+
+    from gateway.services.stores.postgres import Postgres
+    from gateway.services.stores.resp import RespClient
+
+BackendFactory = Callable[[BackendSettings, Metrics], Backend]
+
+
+class LazyPostgres:
+    """The shared PostgreSQL pool, opened on first use (the embedded server when no DSN is set)."""
+
+    def __init__(self, gateway_settings: Settings, resources: AsyncExitStack) -> None:
+        self._settings = gateway_settings.postgres
+        self._resources = resources
+        self._pool: Postgres | None = None
+        self._lock = asyncio.Lock()
+
+    async def __call__(self) -> Postgres:
+        async with self._lock:
+            if self._pool is None:
+                from gateway.services.stores.postgres import Postgres
+
+                self._pool = await Postgres.open(self._settings)
+                self._resources.push_async_callback(self._pool.aclose)
+            return self._pool
+
+
+async def build_services(settings: Settings, log: JsonLog, metrics: Metrics, resources: AsyncExitStack) -> Services:
+    chain = settings.chain
+    redis_client = _redis(settings, resources)
+    resp = _resp(settings, resources)
+    postgres = LazyPostgres(settings, resources)
+    authenticator = Authenticator(settings.auth, await _key_store(settings, postgres),
+                                  KeyHasher(settings.auth.pepper.get_secret_value().encode()
+                                            if settings.auth.pepper else None))
+    ledger, limiter = await _limits(settings, log, redis_client, resp, resources) if "limits" in chain else (None, None)
+    engine = _policy(settings.policy, log, resources) if "authz" in chain or "tools" in chain else None
+    spend_of = ledger.spend_of if ledger is not None else None
+    region = settings.policy.region
+    gate = PolicyGate(engine if "authz" in chain else None, region, spend_of)
+    tool_gate = PolicyGate(engine, region, spend_of)
+    embedder = make_embedder(settings.rag.embeddings)
+    resources.push_async_callback(embedder.aclose)
+    vector_stores = VectorStoreService(postgres, embedder, settings.rag)
+    resources.push_async_callback(vector_stores.aclose)
+    scheduler = await _scheduler(settings, log, redis_client, resources)
+    return Services(settings, log, metrics, redis_client, resp, authenticator, ledger, limiter, gate, tool_gate,
+                    embedder, vector_stores, scheduler)
+
+
+def _redis(settings: Settings, resources: AsyncExitStack) -> aioredis.Redis | None:
+    from gateway.services.stores.redis import connect_redis
+
+    client = connect_redis(settings.redis)
+    if client is not None:
+        resources.push_async_callback(client.aclose)
+    return client
+
+
+def _resp(settings: Settings, resources: AsyncExitStack) -> RespClient | None:
+    r = settings.redis
+    if r.url is None:
+        return None
+    from gateway.services.stores.resp import RespClient
+
+    client = RespClient(r.url.get_secret_value(), timeout_s=r.socket_timeout_ms / 1000,
+                        connect_timeout_s=r.connect_timeout_ms / 1000)
+    resources.push_async_callback(client.aclose)
+    return client
+
+
+async def _key_store(settings: Settings, postgres: LazyPostgres) -> KeyStore:
+    if settings.auth.store != "postgres":
+        return MemoryKeyStore()
+    from gateway.services.identity.postgres import PostgresKeyStore
+
+    store = PostgresKeyStore((await postgres()).pool)
+    await store.migrate()
+    return store
+
+
+async def _limits(settings: Settings, log: JsonLog, client: aioredis.Redis | None, resp: RespClient | None,
+                  resources: AsyncExitStack) -> tuple[SpendLedger, Limiter]:
+    s = settings.limits
+    shared = client if s.backend != "local" else None
+    ledger = SpendLedger(shared, s.prices, s.tenant_budgets_usd, log)
+    limiter: Limiter = LocalLimiter()
+    if shared is None and s.backend == "redis":
+        raise ConfigError("limits.backend: redis needs redis.url")
+    if shared is not None and resp is not None:
+        from gateway.services.limits.redis_limiter import RedisLimiter
+
+        limiter = FallbackLimiter(RedisLimiter(resp), LocalLimiter(), s.on_redis_error, s.redis_retry_s, log)
+        task = asyncio.create_task(ledger.run(s.flush_interval_s))
+
+        async def stop() -> None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await ledger.flush()
+
+        resources.push_async_callback(stop)
+    return ledger, limiter
+
+
+def resolve_paths(paths: tuple[str, ...]) -> tuple[str, ...]:
+    """Relative policy paths are taken from the working directory, else from the project root."""
+    root = config_dir().parent
+    return tuple(p if Path(p).is_absolute() or Path(p).exists() else str(root / p) for p in paths)
+
+
+def make_evaluator(settings: PolicySettings) -> Evaluator:
+    if settings.engine == "opa":
+        from gateway.services.policy.opa import OpaEvaluator
+
+        if not settings.opa_url:
+            raise PolicyLoadError("policy.opa_url is required with engine: opa")
+        return OpaEvaluator(settings.opa_url, settings.decision, settings.opa_timeout_ms)
+    from gateway.services.policy.rego import RegoEvaluator
+
+    return RegoEvaluator(resolve_paths(settings.paths), settings.decision)
+
+
+def _policy(settings: PolicySettings, log: JsonLog, resources: AsyncExitStack) -> PolicyService:
+    evaluator = make_evaluator(settings)
+    resources.push_async_callback(evaluator.aclose)
+    service = PolicyService(evaluator, settings, log)
+    if settings.engine == "rego" and settings.reload_interval_s > 0:
+        task = asyncio.create_task(watch_policy(service, settings.reload_interval_s, log))
+        resources.callback(task.cancel)
+    return service
+
+
+async def watch_policy(service: PolicyService, interval_s: float, log: JsonLog) -> None:
+    """Poll the policy files; a broken edit is logged and the previous policy stays in force."""
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            if service.reload():
+                log.info("policy_reloaded")
+        except PolicyLoadError as exc:
+            log.error("policy_reload_failed", error=str(exc))
+        except OSError as exc:
+            log.error("policy_reload_failed", error=f"{type(exc).__name__}: {exc}")
+
+
+
+def node_secret(settings: Settings) -> bytes | None:
+    secret = settings.tools.node_secret
+    return secret.get_secret_value().encode() if secret is not None and secret.get_secret_value() else None
+
+
+async def _scheduler(settings: Settings, log: JsonLog, client: aioredis.Redis | None,
+                     resources: AsyncExitStack) -> Scheduler | None:
+    tools = settings.tools
+    secret = node_secret(settings)
+    if secret is None and not tools.nodes:
+        return None  # no data plane configured: server-side tools cannot run
+    static = [node_from_static(n) for n in tools.nodes]
+    ttl = tools.scheduler.node_ttl_s
+    registry: NodeRegistry = (
+        RedisNodeRegistry(client, ttl, static) if client is not None else MemoryNodeRegistry(ttl, static)
+    )
+    runner = NodeClients(secret or b"")
+    resources.push_async_callback(runner.aclose)
+    log.info("tool_scheduler_started", static_nodes=len(static), shared=client is not None)
+    return Scheduler(registry, runner, tools.scheduler)
+
+
+class Gateway:
+    """One gateway process's request path, built by ``start`` and closed by ``aclose``."""
+
+    def __init__(self, settings: Settings, log: JsonLog, metrics: Metrics,
+                 backend_factory: BackendFactory | None = None) -> None:
+        self.settings = settings
+        self.log = log
+        self.metrics = metrics
+        self.backend_factory = backend_factory
+        self.resources = AsyncExitStack()
+        self.backends: dict[str, Backend] = {}
+        self.registry = ModelRegistry({}, {})
+        self.handler: Handler = _not_started
+        self.services: Services | None = None
+
+    async def start(self) -> None:
+        s = self.settings
+        self.services = services = await build_services(s, self.log, self.metrics, self.resources)
+        for b in s.backends:
+            backend = (self.backend_factory or make_backend)(b, self.metrics)
+            self.backends[b.name] = backend
+            self.resources.push_async_callback(backend.aclose)
+        self.registry = ModelRegistry.from_settings(s, self.backends, self.metrics.circuit_state.labels)
+        health = HealthChecker(self.registry, s.routing.health.interval_s, self.metrics)
+        await self.resources.enter_async_context(health)
+        stages = [build_stage(name, services) for name in s.chain]
+        router = Router(self.registry, s.routing, self.metrics, gate=services.gate)
+        self.handler = compose(stages, router)
+        self.log.info("gateway_started", backends=len(self.backends), models=len(s.models), chain=list(s.chain))
+
+    async def aclose(self) -> None:
+        await self.resources.aclose()
+        self.log.flush()
+
+
+async def _not_started(ctx: RequestContext) -> Reply:
+    raise ServiceOverloaded("The gateway is starting up.")
+
