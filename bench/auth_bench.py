@@ -28,20 +28,20 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from gateway.runtime import Runtime  # noqa: E402
-
 from gateway.kernel.chain import Handler, compose  # noqa: E402
 from gateway.kernel.config import settings_from_mapping  # noqa: E402
 from gateway.kernel.context import Reply, RequestContext, Usage  # noqa: E402
 from gateway.kernel.observability.logging import JsonLog  # noqa: E402
 from gateway.kernel.observability.metrics import Metrics  # noqa: E402
+from gateway.wiring import build_services  # noqa: E402
+from middleware.stages import build_stage  # noqa: E402
 
 KEY = "sk-bench-0123456789abcdef"
 BODY = {"model": "bench-chat", "messages": [{"role": "user", "content": "Say hello"}], "max_tokens": 16}
@@ -85,18 +85,14 @@ async def measure(handler: Handler, n: int) -> float:
 
 
 async def chain_us(redis_url: str | None, cache: bool, n: int) -> float:
-    runtime = Runtime(settings(redis_url, cache), JsonLog(io.BytesIO()), Metrics())
-    from gateway.runtime import features
-
-    for feature in features():
-        start: Callable[[Runtime], Awaitable[None]] | None = getattr(feature, "start", None)
-        if start is not None:
-            await start(runtime)
-    stages = [runtime._stage(name) for name in runtime.settings.chain]
+    resources = AsyncExitStack()
+    s = settings(redis_url, cache)
+    services = await build_services(s, JsonLog(io.BytesIO()), Metrics(), resources)
+    stages = [build_stage(name, services) for name in s.chain]
     try:
         return await measure(compose(stages, terminal), n)
     finally:
-        await runtime.aclose()
+        await resources.aclose()
 
 
 def start_redis(directory: Path) -> tuple[subprocess.Popen[bytes], str] | None:

@@ -5,19 +5,24 @@ at a time, each pinned alone to its own core (wrk, nginx and this driver share t
 
   direct   nginx itself (the floor)
   thin     bench/thin_proxy.py, the thinnest Starlette + aiohttp proxy (the ceiling for Python)
-  gateway  `llmops serve --config FILE --port N`
+  gateway  `python -m gateway.cli serve --config FILE --port N` (= `llmops serve`)
   litellm  LiteLLM proxy 1.106.12 (only with --litellm; installed once into bench/.venv-litellm)
   gateway+auth        the gateway with the authn → authz (Rego) → limits chain, in-process state
   gateway+auth+redis  the same chain with limits and budgets in a real Redis (with --chain)
 
 for non-stream and stream (4 chunks) chat at c=1 and c=64, plus a c=1 time-to-first-byte probe for
-streams, then prints req/s, p50, p99, RSS, ratios and PASS/FAIL against the issue's goals, and
-writes bench/results/core-<timestamp>.json.
+streams, then prints req/s, p50, p99, the server's CPU time per request (user+sys from /proc over the
+cell), RSS, ratios and PASS/FAIL against the issue's goals, and writes
+bench/results/core-<timestamp>.json.
+
+With --baseline REV the gateway rows are also measured from a temporary `git worktree` of REV
+(rows `gateway@base`, ...), interleaved cell by cell with the working tree's, and compared.
 
     python bench/core_bench.py              # 10 s per cell
     python bench/core_bench.py --quick      # 3 s per cell
     python bench/core_bench.py --litellm    # add the LiteLLM rows and ratios
     python bench/core_bench.py --chain      # add the gateway with the auth + policy + limits chain
+    python bench/core_bench.py --chain --baseline HEAD~1 --repeat 3   # A/B against the previous commit
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import json
 import os
 import platform
@@ -35,7 +41,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,6 +64,9 @@ GOAL_ADDED_P50_MS = 0.3
 GOAL_ADDED_TTFB_MS = 0.5
 GOAL_CHAIN_RPS = 3500.0
 CHAIN_KEY = "sk-bench-chain-0123456789abcdef"
+GATEWAY_ROWS = ("gateway", "gateway+auth", "gateway+auth+redis")
+BASE_TAG = "base"
+WITHIN_PCT = 5.0
 
 
 def request_body(mode: str) -> dict[str, Any]:
@@ -81,6 +90,37 @@ class Target:
     rss_max_kib: int = 0
     checks: dict[str, str] = field(default_factory=dict)
     error: str | None = None
+    cpu_pid: int | None = None  # whose process tree's CPU time is measured (default: the child)
+
+    @property
+    def server_pid(self) -> int | None:
+        return self.cpu_pid or (self.child.pid if self.child else None)
+
+    def alive(self) -> bool:
+        return self.error is None and (self.child is None or self.child.alive())
+
+
+@dataclass(frozen=True)
+class Tree:
+    """A source tree the gateway rows start from: the working tree, or the --baseline worktree."""
+
+    tag: str  # "" for the working tree, BASE_TAG for the baseline
+    path: Path
+    rev: str
+
+    @property
+    def suffix(self) -> str:
+        """What the tree adds to a row name: "" or "@base"."""
+        return f"@{self.tag}" if self.tag else ""
+
+    @property
+    def file_suffix(self) -> str:
+        return f"-{self.tag}" if self.tag else ""
+
+    def env(self) -> dict[str, str]:
+        """PYTHONPATH first on this tree, so its packages win over the editable install's."""
+        old = os.environ.get("PYTHONPATH")
+        return {"PYTHONPATH": str(self.path) + (os.pathsep + old if old else "")}
 
 
 @dataclass
@@ -88,13 +128,19 @@ class Ctx:
     args: argparse.Namespace
     workdir: Path
     upstream: c.Upstream
+    trees: dict[str, Tree]
     ttfb: dict[str, dict[str, Any]] = field(default_factory=dict)
+    pair_runs: int = 0  # A/B runs so far: odd ones run the baseline first
+
+    @property
+    def baseline(self) -> bool:
+        return BASE_TAG in self.trees
 
 
 def direct_target(ctx: Ctx) -> Target:
     up = ctx.upstream
     return Target("direct", {"chat": up.chat_base_url + "/chat/completions",
-                             "stream": up.sse_base_url + "/chat/completions"})
+                             "stream": up.sse_base_url + "/chat/completions"}, cpu_pid=up.child.pid)
 
 
 def proxy_urls(port: int) -> dict[str, str]:
@@ -132,37 +178,58 @@ limits:
     return lines
 
 
-def start_chain_gateway(ctx: Ctx, redis: bool) -> Target:
-    port = c.free_port()
-    cfg = ctx.workdir / f"gateway-chain{'-redis' if redis else ''}.yaml"
-    redis_url = c.start_redis(ctx.workdir, ctx.args.load_cpus) if redis else None
-    cfg.write_text(gateway_config(ctx.upstream, port) + chain_config(redis_url))
-    cmd = [*gateway_command(ctx.args), "--config", str(cfg), "--port", str(port)]
-    child = c.start_pinned(cfg.stem, cmd, ctx.args.server_cpus, ctx.workdir / f"{cfg.stem}.log", cwd=REPO)
-    c.wait_http_ready(f"http://127.0.0.1:{port}/healthz", child, timeout=60)
-    name = "gateway+auth+redis" if redis else "gateway+auth"
-    return Target(name, proxy_urls(port), headers={"Authorization": f"Bearer {CHAIN_KEY}"}, child=child)
-
-
 def gateway_command(args: argparse.Namespace) -> list[str]:
     if args.gateway_cmd:
         return shlex.split(args.gateway_cmd)
-    local = Path(sys.executable).parent / "llmops"
-    exe = str(local) if local.exists() else shutil.which("llmops")
-    if not exe:
-        raise c.BenchError("`llmops` not found: activate the project venv (pip install -e .)")
-    return [exe, "serve"]
+    return [sys.executable, "-m", "gateway.cli", "serve"]
 
 
-def start_gateway(ctx: Ctx) -> Target:
+@functools.cache
+def check_tree_imports(tree: Tree) -> str:
+    """Import `gateway.cli` the way the server will (same interpreter, cwd and PYTHONPATH) and make sure
+    it comes from `tree`, not from the editable install's /work tree; returns the module's file."""
+    code = "import gateway.cli; print(gateway.cli.__file__)"
+    env = {**os.environ, **tree.env()}
+    done = subprocess.run([sys.executable, "-c", code], cwd=tree.path, env=env, capture_output=True,
+                          text=True, timeout=120)
+    if done.returncode != 0:
+        tail = "\n".join(done.stderr.strip().splitlines()[-10:])
+        raise c.BenchError(f"`import gateway.cli` fails in {tree.path}:\n{tail}")
+    found = Path(done.stdout.strip()).resolve()
+    if not found.is_relative_to(tree.path.resolve()):
+        raise c.BenchError(f"gateway.cli imports from {found}, not from {tree.path}")
+    return str(found)
+
+
+def start_gateway_process(ctx: Ctx, tree: Tree, stem: str, extra_config: str = "",
+                          also_ok: tuple[int, ...] = ()) -> tuple[c.Child, int]:
+    """Start the gateway of `tree` on a free port with the bench config (+ `extra_config`); wait for it."""
+    if not ctx.args.gateway_cmd:
+        check_tree_imports(tree)
     port = c.free_port()
-    cfg = ctx.workdir / "gateway.yaml"
-    cfg.write_text(gateway_config(ctx.upstream, port))
+    cfg = ctx.workdir / f"{stem}{tree.file_suffix}.yaml"
+    cfg.write_text(gateway_config(ctx.upstream, port) + extra_config)
     cmd = [*gateway_command(ctx.args), "--config", str(cfg), "--port", str(port)]
-    child = c.start_pinned("gateway", cmd, ctx.args.server_cpus, ctx.workdir / "gateway.log", cwd=REPO)
+    child = c.start_pinned(cfg.stem, cmd, ctx.args.server_cpus, ctx.workdir / f"{cfg.stem}.log",
+                           env=tree.env(), cwd=tree.path)
+    c.wait_http_ready(f"http://127.0.0.1:{port}/healthz", child, timeout=60, also_ok=also_ok)
+    return child, port
+
+
+def start_chain_gateway(ctx: Ctx, tree: Tree, redis: bool) -> Target:
+    redis_url = None
+    if redis:
+        redis_url = c.start_redis(ctx.workdir, ctx.args.load_cpus, name=f"redis{tree.file_suffix}")
+    stem = "gateway-chain-redis" if redis else "gateway-chain"
+    child, port = start_gateway_process(ctx, tree, stem, chain_config(redis_url))
+    name = ("gateway+auth+redis" if redis else "gateway+auth") + tree.suffix
+    return Target(name, proxy_urls(port), headers={"Authorization": f"Bearer {CHAIN_KEY}"}, child=child)
+
+
+def start_gateway(ctx: Ctx, tree: Tree) -> Target:
     # 404: no /healthz route, but the server answers HTTP, so it is up.
-    c.wait_http_ready(f"http://127.0.0.1:{port}/healthz", child, timeout=60, also_ok=(404,))
-    return Target("gateway", proxy_urls(port), child=child)
+    child, port = start_gateway_process(ctx, tree, "gateway", also_ok=(404,))
+    return Target("gateway" + tree.suffix, proxy_urls(port), child=child)
 
 
 def ensure_litellm() -> Path:
@@ -213,10 +280,21 @@ def start_litellm(ctx: Ctx) -> Target:
 
 
 STARTERS: dict[str, Callable[[Ctx], Target]] = {
-    "direct": direct_target, "thin": start_thin, "gateway": start_gateway, "litellm": start_litellm,
-    "gateway+auth": lambda ctx: start_chain_gateway(ctx, redis=False),
-    "gateway+auth+redis": lambda ctx: start_chain_gateway(ctx, redis=True),
+    "direct": direct_target, "thin": start_thin, "litellm": start_litellm,
 }
+GATEWAY_STARTERS: dict[str, Callable[[Ctx, Tree], Target]] = {
+    "gateway": start_gateway,
+    "gateway+auth": lambda ctx, tree: start_chain_gateway(ctx, tree, redis=False),
+    "gateway+auth+redis": lambda ctx, tree: start_chain_gateway(ctx, tree, redis=True),
+}
+
+
+def start_target(ctx: Ctx, name: str) -> Target:
+    """Start the target a row name names: `gateway@base` is the gateway of the baseline tree."""
+    row, _, tag = name.partition("@")
+    if row in GATEWAY_STARTERS:
+        return GATEWAY_STARTERS[row](ctx, ctx.trees[tag])
+    return STARTERS[row](ctx)
 
 
 # --------------------------------------------------------------------------- correctness probe
@@ -317,83 +395,195 @@ def measure_ttfb(target: Target, n: int) -> dict[str, Any]:
 
 
 @dataclass
+class Run:
+    """One measured wrk run of a cell and the server's CPU seconds (user+sys, process tree) over it."""
+
+    wrk: c.WrkResult
+    cpu_s: float | None
+
+    @property
+    def cpu_us(self) -> float | None:
+        """Server CPU time per completed request, µs."""
+        if self.cpu_s is None or not self.wrk.requests:
+            return None
+        return self.cpu_s * 1e6 / self.wrk.requests
+
+    def to_json(self) -> dict[str, Any]:
+        r = self.wrk
+        return {"rps": r.rps, "p50_ms": r.p50_ms, "p99_ms": r.p99_ms, "requests": r.requests,
+                "errors": r.errors, "cpu_s": self.cpu_s, "cpu_us_per_request": self.cpu_us}
+
+
+def median_or_none(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return statistics.median(present) if present else None
+
+
+@dataclass
 class Cell:
     target: str
     mode: str
     conc: int
-    result: c.WrkResult | None = None
+    runs: list[Run] = field(default_factory=list)
     error: str | None = None
 
     @property
+    def result(self) -> c.WrkResult | None:
+        """The runs as one (medians of rates and percentiles, sums of counts), None before any run."""
+        return c.merge_wrk([run.wrk for run in self.runs]) if self.runs else None
+
+    @property
+    def cpu_us(self) -> float | None:
+        """Median over the runs of the server's CPU µs per request."""
+        return median_or_none([run.cpu_us for run in self.runs])
+
+    @property
     def flagged(self) -> bool:
-        return self.error is not None or (self.result is not None and self.result.errors > 0)
+        return self.error is not None or any(run.wrk.errors > 0 for run in self.runs)
 
     def to_json(self) -> dict[str, Any]:
-        return {"target": self.target, "mode": self.mode, "concurrency": self.conc, "error": self.error,
-                **(self.result.to_json() if self.result else {})}
+        res = self.result
+        out = {"target": self.target, "mode": self.mode, "concurrency": self.conc, "error": self.error,
+               **(res.to_json() if res else {}), "cpu_us_per_request": self.cpu_us}
+        if len(self.runs) > 1:
+            out["runs"] = [run.to_json() for run in self.runs]
+        return out
 
 
-def run_cell(ctx: Ctx, target: Target, mode: str, conc: int) -> c.WrkResult:
+class Counter:
+    """The `[k/total]` prefix of the progress lines."""
+
+    def __init__(self, total: int) -> None:
+        self.done = 0
+        self.total = total
+
+    def next(self) -> str:
+        self.done += 1
+        return f"[{self.done}/{self.total}]"
+
+    def skip(self, n: int) -> None:
+        self.done += n
+
+
+def run_cell(ctx: Ctx, target: Target, mode: str, conc: int) -> Run:
+    """Warm up, then one measured wrk run with the server's CPU time read before and after it."""
     args = ctx.args
     script = c.write_wrk_script(ctx.workdir / f"{target.name}-{mode}.lua", request_body(mode), target.headers)
     url = target.urls[mode]
     if args.warmup > 0:
         c.run_wrk(url, script, conc, args.warmup, args.load_cpus, timeout_s=args.wrk_timeout)
-    return c.run_wrk(url, script, conc, args.duration, args.load_cpus, timeout_s=args.wrk_timeout)
+    pid = target.server_pid
+    before = c.tree_cpu_seconds(pid) if pid else None
+    res = c.run_wrk(url, script, conc, args.duration, args.load_cpus, timeout_s=args.wrk_timeout)
+    cpu = c.tree_cpu_seconds(pid) - before if pid and before is not None else None
+    return Run(res, cpu)
 
 
-def describe(res: c.WrkResult) -> str:
+def describe(run: Run) -> str:
+    res = run.wrk
     text = f"{c.fmt_num(res.rps)} req/s, p50 {c.fmt_num(res.p50_ms, 3)} ms, p99 {c.fmt_num(res.p99_ms, 3)} ms"
+    if run.cpu_us is not None:
+        text += f", CPU {c.fmt_num(run.cpu_us, 1)} µs/req"
     return text + (f", {res.errors} ERRORS" if res.errors else "")
 
 
-def bench_target(ctx: Ctx, name: str, cells: list[Cell], counter: list[int], total: int) -> Target:
-    """Start one target, probe it, run its cells and its TTFB probe, stop it."""
-    mine = [cell for cell in cells if cell.target == name]
+TARGET_ERRORS = (OSError, asyncio.IncompleteReadError, ValueError)
+
+
+def launch(ctx: Ctx, name: str) -> Target:
+    """Start one target and check one answer per mode; a target that fails carries `error`."""
     try:
         with c.progress(f"starting {name}"):
-            target = STARTERS[name](ctx)
+            target = start_target(ctx, name)
     except c.BenchError as e:
-        for cell in mine:
-            counter[0] += 1
-            cell.error = "did not start"
         print(f"  {name} skipped: {e}", flush=True)
         return Target(name, {}, error=str(e))
+    if target.child:
+        target.rss_idle_kib = c.group_rss_kib(target.child.pid)
     try:
-        if target.child:
-            target.rss_idle_kib = c.group_rss_kib(target.child.pid)
         for mode in MODES:
             target.checks[mode] = check_answer(target, mode)
             if target.checks[mode] != "ok":
                 kind = "note" if target.checks[mode].startswith("ok") else "WARNING"
                 print(f"  {kind}: {name} {mode} answer: {target.checks[mode]}", flush=True)
-        for cell in mine:
-            counter[0] += 1
-            print(f"[{counter[0]}/{total}] {name} {cell.mode} c={cell.conc} ...", end="", flush=True)
-            sampler = c.RssSampler(target.child) if target.child else None
-            try:
-                with sampler or contextlib.nullcontext():
-                    cell.result = run_cell(ctx, target, cell.mode, cell.conc)
-                print(" " + describe(cell.result), flush=True)
-            except c.BenchError as e:
-                cell.error = str(e).splitlines()[0]
-                print(f" FAILED: {cell.error}", flush=True)
-            if sampler:
-                target.rss_max_kib = max(target.rss_max_kib, sampler.max_kib)
-            if target.child and not target.child.alive():
-                print(f"  {name} died:\n{target.child.log_tail()}", flush=True)
-                break
-        if ctx.args.ttfb_requests > 0 and (not target.child or target.child.alive()):
-            with c.progress(f"  {name} stream TTFB, c=1, {ctx.args.ttfb_requests} requests"):
-                ttfb = measure_ttfb(target, ctx.args.ttfb_requests)
-            ctx.ttfb[name] = ttfb
-    except (OSError, asyncio.IncompleteReadError, ValueError) as e:
+    except TARGET_ERRORS as e:
         target.error = f"{type(e).__name__}: {e}"
         print(f"  {name} error: {target.error}", flush=True)
+    return target
+
+
+def measure(ctx: Ctx, target: Target, cell: Cell, counter: Counter) -> None:
+    """One run of one cell (with the RSS sampler on); marks the cell and the target on failure."""
+    if cell.error or not target.alive():
+        counter.skip(1)
+        cell.error = cell.error or ("did not start" if not target.urls else f"skipped ({target.error})")
+        return
+    rep = f" run {len(cell.runs) + 1}/{ctx.args.repeat}" if ctx.args.repeat > 1 else ""
+    print(f"{counter.next()} {target.name} {cell.mode} c={cell.conc}{rep} ...", end="", flush=True)
+    sampler = c.RssSampler(target.child) if target.child else None
+    try:
+        with sampler or contextlib.nullcontext():
+            run = run_cell(ctx, target, cell.mode, cell.conc)
+        cell.runs.append(run)
+        print(" " + describe(run), flush=True)
+    except (c.BenchError, OSError) as e:
+        cell.error = str(e).splitlines()[0]
+        print(f" FAILED: {cell.error}", flush=True)
+    if sampler:
+        target.rss_max_kib = max(target.rss_max_kib, sampler.max_kib)
+    if target.child and not target.child.alive():
+        target.error = "server died"
+        print(f"  {target.name} died:\n{target.child.log_tail()}", flush=True)
+
+
+def probe_ttfb(ctx: Ctx, target: Target) -> None:
+    if ctx.args.ttfb_requests <= 0 or not target.alive():
+        return
+    try:
+        with c.progress(f"  {target.name} stream TTFB, c=1, {ctx.args.ttfb_requests} requests"):
+            ctx.ttfb[target.name] = measure_ttfb(target, ctx.args.ttfb_requests)
+    except TARGET_ERRORS as e:
+        target.error = f"{type(e).__name__}: {e}"
+        print(f"  {target.name} error: {target.error}", flush=True)
+
+
+def cells_of(cells: list[Cell], name: str) -> list[Cell]:
+    return [cell for cell in cells if cell.target == name]
+
+
+def bench_target(ctx: Ctx, name: str, cells: list[Cell], counter: Counter) -> Target:
+    """Start one target, probe it, run its cells (each --repeat times) and its TTFB probe, stop it."""
+    target = launch(ctx, name)
+    try:
+        for cell in cells_of(cells, name):
+            for _ in range(ctx.args.repeat):
+                measure(ctx, target, cell, counter)
+        probe_ttfb(ctx, target)
     finally:
         if target.child:
             c.stop(target.child)
     return target
+
+
+def bench_pair(ctx: Ctx, name: str, cells: list[Cell], counter: Counter) -> list[Target]:
+    """A gateway row from the working tree (A) and from the baseline (B), both up at once, measured
+    cell by cell: each run of a cell is an A/B pair, the order flipping from one pair to the next so
+    that drift (other work, thermal, page cache) falls on both sides alike."""
+    pair = [launch(ctx, name), launch(ctx, f"{name}@{BASE_TAG}")]
+    try:
+        for a, b in zip(cells_of(cells, pair[0].name), cells_of(cells, pair[1].name), strict=True):
+            for _ in range(ctx.args.repeat):
+                order = [(pair[0], a), (pair[1], b)]
+                for target, cell in order[::-1] if ctx.pair_runs % 2 else order:
+                    measure(ctx, target, cell, counter)
+                ctx.pair_runs += 1
+        for target in pair:
+            probe_ttfb(ctx, target)
+    finally:
+        for target in pair:
+            if target.child:
+                c.stop(target.child)
+    return pair
 
 
 # --------------------------------------------------------------------------- report
@@ -419,13 +609,64 @@ def results_table(cells: list[Cell]) -> str:
     for cell in cells:
         r = cell.result
         if r is None:
-            rows.append([cell.target, cell.mode, cell.conc, "", "", "", "", cell.error or "not run"])
+            rows.append([cell.target, cell.mode, cell.conc, "", "", "", "", "", cell.error or "not run"])
             continue
-        errs = str(r.errors) + (" FLAGGED" if r.errors else "")
-        rows.append([cell.target, cell.mode, cell.conc, c.fmt_num(r.rps), c.fmt_num(r.p50_ms, 3),
-                     c.fmt_num(r.p99_ms, 3), r.requests, errs])
-    return c.markdown_table(["target", "mode", "c", "req/s", "p50 ms", "p99 ms", "requests", "errors"],
-                            rows, right=(2, 3, 4, 5, 6))
+        errs = str(r.errors) + (" FLAGGED" if r.errors else "") + (f" ({cell.error})" if cell.error else "")
+        rows.append([cell.target, cell.mode, cell.conc, c.fmt_num(r.rps), c.fmt_num(cell.cpu_us, 1),
+                     c.fmt_num(r.p50_ms, 3), c.fmt_num(r.p99_ms, 3), r.requests, errs])
+    headers = ["target", "mode", "c", "req/s", "CPU µs/req", "p50 ms", "p99 ms", "requests", "errors"]
+    return c.markdown_table(headers, rows, right=(2, 3, 4, 5, 6, 7))
+
+
+def pct(new: float | None, old: float | None) -> float | None:
+    return (new - old) / old * 100.0 if new is not None and old else None
+
+
+def fmt_pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:+.1f} %"
+
+
+def find_cell(cells: list[Cell], target: str, mode: str, conc: int) -> Cell | None:
+    return next((cell for cell in cells if (cell.target, cell.mode, cell.conc) == (target, mode, conc)), None)
+
+
+def verdict(rps_delta: float | None, cpu_delta: float | None, clean: bool) -> str:
+    """Within WITHIN_PCT: req/s no more than 5 % lower and CPU per request no more than 5 % higher."""
+    if rps_delta is None and cpu_delta is None:
+        return "n/a"
+    if not clean:
+        return "n/a (cell had errors)"
+    slower = [what for what, bad in (("req/s", rps_delta is not None and rps_delta < -WITHIN_PCT),
+                                     ("CPU", cpu_delta is not None and cpu_delta > WITHIN_PCT)) if bad]
+    return f"no ({', '.join(slower)})" if slower else "yes"
+
+
+def comparison(cells: list[Cell]) -> list[dict[str, Any]]:
+    """Each gateway cell of the working tree against the same cell of the baseline."""
+    out = []
+    for cur in cells:
+        base = find_cell(cells, f"{cur.target}@{BASE_TAG}", cur.mode, cur.conc)
+        if cur.target not in GATEWAY_ROWS or base is None:
+            continue
+        rps, rps_base = (x.result.rps if x.result and not x.error else None for x in (cur, base))
+        cpu, cpu_base = (x.cpu_us if not x.error else None for x in (cur, base))
+        rps_delta, cpu_delta = pct(rps, rps_base), pct(cpu, cpu_base)
+        out.append({"target": cur.target, "mode": cur.mode, "concurrency": cur.conc, "rps": rps,
+                    "rps_base": rps_base, "rps_delta_pct": rps_delta, "cpu_us": cpu, "cpu_us_base": cpu_base,
+                    "cpu_delta_pct": cpu_delta,
+                    "within": verdict(rps_delta, cpu_delta, not (cur.flagged or base.flagged))})
+    return out
+
+
+def comparison_table(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "(nothing to compare)"
+    table = [[r["target"], r["mode"], r["concurrency"], c.fmt_num(r["rps"]), c.fmt_num(r["rps_base"]),
+              fmt_pct(r["rps_delta_pct"]), c.fmt_num(r["cpu_us"], 1), c.fmt_num(r["cpu_us_base"], 1),
+              fmt_pct(r["cpu_delta_pct"]), r["within"]] for r in rows]
+    headers = ["target", "mode", "c", "req/s", "req/s base", "Δ req/s", "CPU µs/req", "CPU base", "Δ CPU",
+               f"within {WITHIN_PCT:g} %"]
+    return c.markdown_table(headers, table, right=tuple(range(2, 9)))
 
 
 RATIO_PAIRS = (("gateway", "litellm"), ("gateway", "direct"), ("gateway", "thin"), ("thin", "litellm"),
@@ -536,6 +777,8 @@ def print_report(cells: list[Cell], targets: dict[str, Target], concs: list[int]
                  ttfb: dict[str, dict[str, Any]], goal_list: list[Goal]) -> dict[str, Any]:
     print("\n## Results\n")
     print(results_table(cells))
+    print("CPU µs/req: the server's user+sys CPU time (its process tree, /proc) over the measured run, "
+          "divided by the requests wrk completed" + ("; for `direct`, nginx's" if "direct" in targets else ""))
     print("\n## Memory (RSS of the server's process group)\n")
     rows = [[t.name, f"{t.rss_idle_kib / 1024:.1f}", f"{t.rss_max_kib / 1024:.1f}"]
             for t in targets.values() if t.child is not None or t.rss_max_kib]
@@ -556,6 +799,39 @@ def print_report(cells: list[Cell], targets: dict[str, Target], concs: list[int]
     return table
 
 
+# --------------------------------------------------------------------------- baseline worktree
+
+
+def git(*args: str) -> str:
+    done = subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True, timeout=120)
+    if done.returncode != 0:
+        raise c.BenchError(f"git {' '.join(args)} failed: {done.stderr.strip()}")
+    return done.stdout.strip()
+
+
+@contextlib.contextmanager
+def baseline_tree(rev: str) -> Iterator[Tree]:
+    """`git worktree add --detach` of `rev` in a temp dir for the run; removed on the way out, error or not."""
+    try:
+        commit = git("rev-parse", "--verify", f"{rev}^{{commit}}")
+    except c.BenchError:
+        raise c.BenchError(f"--baseline {rev}: no such commit in {REPO}") from None
+    tmp = Path(tempfile.mkdtemp(prefix="core-bench-base-"))
+    path = tmp / "tree"
+    try:
+        with c.progress(f"git worktree add --detach {path} {rev} ({commit[:10]})"):
+            git("worktree", "add", "--detach", "--quiet", str(path), commit)
+        yield Tree(BASE_TAG, path, f"{rev} ({commit[:10]})")
+    finally:
+        with contextlib.suppress(c.BenchError, OSError, subprocess.SubprocessError):
+            if path.exists():
+                git("worktree", "remove", "--force", str(path))
+        shutil.rmtree(tmp, ignore_errors=True)
+        with contextlib.suppress(c.BenchError, OSError, subprocess.SubprocessError):
+            git("worktree", "prune")
+        print(f"baseline worktree {path} removed", flush=True)
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -573,7 +849,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-thin", action="store_true", help="skip the thin-proxy reference rows")
     p.add_argument("--no-gateway", action="store_true", help="skip the gateway rows")
     p.add_argument("--gateway-cmd", default=None,
-                   help="command that starts the gateway, before --config/--port (default: llmops serve)")
+                   help="command that starts the gateway, before --config/--port (default: this python "
+                   "-m gateway.cli serve); run with cwd and PYTHONPATH set to the tree under test")
+    p.add_argument("--baseline", metavar="REV", default=None,
+                   help="also measure the gateway rows from a temporary git worktree of REV (e.g. HEAD~1), "
+                   "interleaved cell by cell with the working tree's, and print the comparison")
+    p.add_argument("--repeat", type=int, default=1,
+                   help="measured runs per cell (A/B pairs with --baseline); the report shows medians")
     p.add_argument("--ttfb-requests", type=int, default=None,
                    help="requests for the TTFB probe (default 500, --quick 200)")
     p.add_argument("--strict", action="store_true", help="exit 1 unless every goal PASSes")
@@ -585,6 +867,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--keep-tmp", action="store_true", help="keep the temp dir (configs, server logs)")
     p.add_argument("--no-json", action="store_true", help="do not write bench/results/core-*.json")
     args = p.parse_args(argv)
+    if args.repeat < 1:
+        p.error("--repeat must be at least 1")
+    if args.baseline and args.no_gateway:
+        p.error("--baseline compares the gateway rows: drop --no-gateway")
     args.duration = args.duration or (3.0 if args.quick else 10.0)
     if args.ttfb_requests is None:
         args.ttfb_requests = 200 if args.quick else 500
@@ -600,10 +886,11 @@ def selected_targets(args: argparse.Namespace) -> list[str]:
     names = ["direct"]
     if not args.no_thin:
         names.append("thin")
-    if not args.no_gateway:
-        names.append("gateway")
+    gateways = [] if args.no_gateway else ["gateway"]
     if args.chain:
-        names += ["gateway+auth", "gateway+auth+redis"]
+        gateways += ["gateway+auth", "gateway+auth+redis"]
+    for name in gateways:
+        names += [name, f"{name}@{BASE_TAG}"] if args.baseline else [name]
     if args.litellm:
         names.append("litellm")
     return names
@@ -616,6 +903,49 @@ def environment() -> dict[str, Any]:
             "loadavg_start": os.getloadavg()}
 
 
+def run_all(args: argparse.Namespace, workdir: Path, trees: dict[str, Tree], names: list[str],
+            cells: list[Cell]) -> tuple[dict[str, Target], dict[str, dict[str, Any]]]:
+    """Start the upstream, then measure every target (the gateway rows in A/B pairs with --baseline)."""
+    with c.progress("starting nginx upstream"):
+        upstream = c.start_nginx(workdir, args.upstream_cpus)
+    ctx = Ctx(args, workdir, upstream, trees)
+    counter = Counter(len(cells) * args.repeat)
+    targets: dict[str, Target] = {}
+    for name in names:
+        if "@" in name:
+            continue  # measured with its working-tree pair
+        if ctx.baseline and name in GATEWAY_ROWS:
+            targets.update((t.name, t) for t in bench_pair(ctx, name, cells, counter))
+        else:
+            targets[name] = bench_target(ctx, name, cells, counter)
+    c.stop(upstream.child)
+    return targets, ctx.ttfb
+
+
+def measure_all(args: argparse.Namespace, workdir: Path, names: list[str],
+                cells: list[Cell]) -> tuple[dict[str, Target], dict[str, dict[str, Any]], dict[str, Tree]]:
+    """run_all inside the baseline worktree's lifetime; every server is stopped before it is removed."""
+    with contextlib.ExitStack() as stack:
+        trees = {"": Tree("", REPO, c.git_revision(REPO))}
+        if args.baseline:
+            trees[BASE_TAG] = stack.enter_context(baseline_tree(args.baseline))
+            stack.callback(c.stop_all)
+        for tree in trees.values():
+            print(f"tree {tree.suffix or '(working)'}: {tree.path} at {tree.rev}", flush=True)
+        targets, ttfb = run_all(args, workdir, trees, names, cells)
+        return targets, ttfb, trees
+
+
+def print_comparison(cells: list[Cell], args: argparse.Namespace, trees: dict[str, Tree]) -> list[dict[str, Any]]:
+    rows = comparison(cells)
+    runs = f"median of {args.repeat} A/B pairs" if args.repeat > 1 else "one A/B pair"
+    print(f"\n## Working tree vs baseline {trees[BASE_TAG].rev} ({runs} per cell, order alternating)\n")
+    print(comparison_table(rows))
+    print(f"Δ = (working - baseline) / baseline; within {WITHIN_PCT:g} %: req/s at most {WITHIN_PCT:g} % lower "
+          f"and CPU µs/req at most {WITHIN_PCT:g} % higher")
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     c.install_cleanup()
@@ -624,22 +954,17 @@ def main(argv: list[str] | None = None) -> int:
     cells = [Cell(t, m, n) for t in names for m in MODES for n in args.concs]
     workdir = Path(tempfile.mkdtemp(prefix="core-bench-"))
     env = environment()
-    print(f"core bench: {', '.join(names)}; {args.duration:g}s per cell (+{args.warmup:g}s warm-up); "
+    print(f"core bench: {', '.join(names)}; {args.duration:g}s per cell (+{args.warmup:g}s warm-up)"
+          f"{f' x {args.repeat} runs' if args.repeat > 1 else ''}; "
           f"wrk on cpu {args.load_cpus}, nginx on cpu {args.upstream_cpus}, "
           f"server on cpu {args.server_cpus}; workdir {workdir}")
     print(f"load average now {env['loadavg_start'][0]:.2f} (other work on these cores skews the numbers)")
     targets: dict[str, Target] = {}
     ttfb: dict[str, dict[str, Any]] = {}
+    trees: dict[str, Tree] = {}
     failed = False
     try:
-        with c.progress("starting nginx upstream"):
-            upstream = c.start_nginx(workdir, args.upstream_cpus)
-        ctx = Ctx(args, workdir, upstream)
-        ttfb = ctx.ttfb
-        counter = [0]
-        for name in names:
-            targets[name] = bench_target(ctx, name, cells, counter, len(cells))
-        c.stop(upstream.child)
+        targets, ttfb, trees = measure_all(args, workdir, names, cells)
     except KeyboardInterrupt:
         print(f"\ninterrupted: stopping children (logs in {workdir})", flush=True)
         c.stop_all()
@@ -654,16 +979,18 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     goal_list = goals(cells, ttfb, max(args.concs))
     table = print_report(cells, targets, args.concs, ttfb, goal_list)
+    compared = print_comparison(cells, args, trees) if BASE_TAG in trees else []
     env["loadavg_end"] = os.getloadavg()
     print(f"\nload average: {env['loadavg_start'][0]:.2f} at start, {env['loadavg_end'][0]:.2f} at end "
           "(above ~0.5 other work shared the cores: rerun before trusting a FAIL)")
     if not args.no_json:
         path = c.write_results("core", {
             "environment": env, "args": {k: v for k, v in vars(args).items()},
+            "trees": {t.suffix or "working": {"path": str(t.path), "rev": t.rev} for t in trees.values()},
             "cells": [cell.to_json() for cell in cells],
             "targets": {n: {"rss_idle_kib": t.rss_idle_kib, "rss_max_kib": t.rss_max_kib, "checks": t.checks,
                             "error": t.error} for n, t in targets.items()},
-            "ttfb": ttfb, "ratios": table,
+            "ttfb": ttfb, "ratios": table, "comparison": compared,
             "goals": [{"goal": g.name, "value": g.value, "threshold": g.threshold, "status": g.status}
                       for g in goal_list],
         })

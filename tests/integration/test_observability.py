@@ -60,7 +60,8 @@ def test_logs_hold_no_prompt_and_no_secret(gateway: ServerProcess) -> None:
 
 def samples(gateway: ServerProcess) -> list[Sample]:
     text = httpx.get(f"{gateway.url}/metrics").text
-    return [s for family in text_string_to_metric_families(text) for s in family.samples]
+    return [s for family in text_string_to_metric_families(text)  # type: ignore[no-untyped-call]
+            for s in family.samples]
 
 
 def value(found: list[Sample], name: str, **labels: str) -> float:

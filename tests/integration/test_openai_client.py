@@ -9,13 +9,14 @@ import wave
 
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageFunctionToolCall, ChatCompletionMessageParam
 
 from tests.support.openapi import validate
 
 pytestmark = pytest.mark.integration
 
 CHAT = "sim-chat"
-ASK = [{"role": "user", "content": "Tell me about gateways."}]
+ASK: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Tell me about gateways."}]
 
 
 def test_chat_non_stream_matches_openai_schema(client: openai.OpenAI) -> None:
@@ -69,6 +70,7 @@ def test_tool_call_round_trip(client: openai.OpenAI) -> None:
     messages: list[dict[str, object]] = [{"role": "user", "content": 'Use get_weather for "Paris".'}]
     first = client.chat.completions.create(model=CHAT, messages=messages, tools=[WEATHER_TOOL])  # type: ignore[arg-type, list-item]
     call = first.choices[0].message.tool_calls[0]  # type: ignore[index]
+    assert isinstance(call, ChatCompletionMessageFunctionToolCall)
     assert first.choices[0].finish_reason == "tool_calls"
     assert call.function.name == "get_weather"
     assert json.loads(call.function.arguments)["city"] == "Paris"
@@ -85,6 +87,7 @@ def test_streamed_tool_call_arguments_reassemble(client: openai.OpenAI) -> None:
         model=CHAT, messages=[{"role": "user", "content": 'Call get_weather for "Oslo"'}], tools=[WEATHER_TOOL],  # type: ignore[list-item]
         stream=True,
     )
+    assert isinstance(stream, openai.Stream)
     args = "".join(
         tc.function.arguments or ""
         for chunk in stream if chunk.choices

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 from gateway.kernel.config import Settings, settings_from_mapping
@@ -37,7 +37,7 @@ class FakeBackend:
         return None
 
 
-async def _chunks(chunks: list[bytes]) -> AsyncIterator[bytes]:
+async def _chunks(chunks: list[bytes]) -> AsyncGenerator[bytes, None]:
     for chunk in chunks:
         yield chunk
 

@@ -56,7 +56,8 @@ def _nullable_to_31(node: Any) -> Any:
 @functools.cache
 def _registry() -> Registry:
     resource = Resource.from_contents(_spec(), default_specification=DRAFT202012)
-    return Registry().with_resource(_SPEC_URI, resource)
+    registry: Registry[Any] = Registry().with_resource(_SPEC_URI, resource)
+    return registry
 
 
 def validate(instance: Any, schema_name: str) -> None:

