@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
 
 from starlette.background import BackgroundTask
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from gateway.kernel.context import Reply, RequestContext
+from gateway.kernel.context import Reply, ReplyStream, RequestContext
 from gateway.kernel.errors import GatewayError
 
 JSON = "application/json"
@@ -39,7 +38,7 @@ class RelayStream(Response):
 
     media_type = "text/event-stream"
 
-    def __init__(self, chunks: AsyncIterator[bytes], ctx: RequestContext, headers: dict[str, str] | None) -> None:
+    def __init__(self, chunks: ReplyStream, ctx: RequestContext, headers: dict[str, str] | None) -> None:
         self._chunks = chunks
         self._ctx = ctx
         self.status_code = 200
@@ -66,7 +65,7 @@ class RelayStream(Response):
         finally:
             state["done"] = True
             watcher.cancel()
-            await _close(self._chunks)
+            await self._chunks.aclose()
             await run_finalizers(self._ctx)
 
 
@@ -79,8 +78,3 @@ async def _watch_disconnect(receive: Receive, pump: asyncio.Task[object], state:
                 pump.cancel()
             return
 
-
-async def _close(chunks: AsyncIterator[bytes]) -> None:
-    aclose: Callable[[], Awaitable[None]] | None = getattr(chunks, "aclose", None)
-    if aclose is not None:
-        await aclose()

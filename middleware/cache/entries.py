@@ -3,10 +3,12 @@ and any entry can be replayed as an SSE stream."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import orjson
+
+from gateway.kernel.context import ReplyStream
 
 _CACHEABLE_FINISH = frozenset({"stop", "length", "tool_calls", "function_call"})
 
@@ -30,7 +32,7 @@ class StreamCapture:
     """Relays chunks unchanged; ``entry`` is the assembled answer once the stream ended cleanly
     (reached ``[DONE]``, no error event, not cut off by the client, under ``max_bytes``)."""
 
-    def __init__(self, chunks: AsyncIterator[bytes], max_bytes: int) -> None:
+    def __init__(self, chunks: ReplyStream, max_bytes: int) -> None:
         self._chunks = chunks
         self._max = max_bytes
         self.entry: bytes | None = None
@@ -45,9 +47,7 @@ class StreamCapture:
                     seen.append(chunk)
                 yield chunk
         finally:
-            aclose: Callable[[], Awaitable[None]] | None = getattr(self._chunks, "aclose", None)
-            if aclose is not None:
-                await aclose()
+            await self._chunks.aclose()
         if size <= self._max:
             self.entry = assemble(b"".join(seen))
 
