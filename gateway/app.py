@@ -12,14 +12,13 @@ Routes are built at startup, once the services they are handed exist (``Gateway.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from starlette.requests import Request
 from starlette.routing import Router
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.http.admin_keys import KeyAdmin
 from gateway.http.front_door import Door, DoorRoute, FrontDoor
@@ -37,31 +36,55 @@ from gateway.kernel.schemas import (
     ImageRequest,
     SpeechRequest,
 )
-from gateway.wiring import Gateway, node_secret
+from gateway.wiring import STARTUP_ERRORS, Gateway, node_secret, startup_message
 from middleware.transport import AccessLogMiddleware, BodyLimitMiddleware, ErrorMiddleware, RequestIdMiddleware
 
 
-def build_app(gateway: Gateway) -> ASGIApp:
+def build_app(gateway: Gateway, on_started: Callable[[], None] | None = None) -> ASGIApp:
     settings = gateway.settings
     router = Router(routes=[], redirect_slashes=False)
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: object) -> AsyncIterator[None]:
-        await gateway.start()
-        router.routes.extend(routes(gateway))
-        _settle_heap()
-        flusher = asyncio.create_task(_flush_logs(gateway))
-        try:
-            yield
-        finally:
-            flusher.cancel()
-            await gateway.aclose()
-
-    router.lifespan_context = lifespan
     app: ASGIApp = ErrorMiddleware(router, gateway.log)
     app = BodyLimitMiddleware(app, settings.server.max_body_bytes)
     app = AccessLogMiddleware(app, gateway.log, gateway.metrics, enabled=settings.server.access_log)
-    return RequestIdMiddleware(app, RequestIds(), settings.server.request_id_header)
+    app = RequestIdMiddleware(app, RequestIds(), settings.server.request_id_header)
+    return Lifespan(app, gateway, router, on_started)
+
+
+class Lifespan:
+    """Pure ASGI: starts the gateway and builds the route table on ``lifespan.startup``, closes it on
+    shutdown. A known startup failure (a config key, a policy file, a store) is reported as one line
+    (``gateway.startup_error``, and uvicorn's ``startup.failed`` message) instead of a traceback."""
+
+    def __init__(self, app: ASGIApp, gateway: Gateway, router: Router,
+                 on_started: Callable[[], None] | None) -> None:
+        self.app = app
+        self._gateway = gateway
+        self._router = router
+        self._on_started = on_started
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            await self.app(scope, receive, send)
+            return
+        await receive()  # lifespan.startup
+        gateway = self._gateway
+        try:
+            await gateway.start()
+        except STARTUP_ERRORS as exc:
+            gateway.startup_error = startup_message(exc)
+            await gateway.aclose()
+            await send({"type": "lifespan.startup.failed", "message": gateway.startup_error})
+            return
+        self._router.routes.extend(routes(gateway))
+        _settle_heap()
+        flusher = asyncio.create_task(_flush_logs(gateway))
+        await send({"type": "lifespan.startup.complete"})
+        if self._on_started is not None:
+            self._on_started()
+        await receive()  # lifespan.shutdown
+        flusher.cancel()
+        await gateway.aclose()
+        await send({"type": "lifespan.shutdown.complete"})
 
 
 def routes(gateway: Gateway) -> list[DoorRoute]:
@@ -166,6 +189,7 @@ def _operations(door: FrontDoor, gateway: Gateway, heartbeats: NodeHeartbeats | 
     health = HealthEndpoints(gateway)
     out = [
         door.raw("/healthz", "GET", Door("none", "health", "health"), health.healthz),
+        door.raw("/livez", "GET", Door("none", "health", "health"), health.healthz),
         door.raw("/readyz", "GET", Door("none", "health", "health"), health.readyz),
         door.raw("/metrics", "GET", Door("none", "metrics", "metrics"), health.metrics),
     ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from executors.drivers import DRIVERS
 from gateway.kernel.config import ConfigError, Settings
+from gateway.kernel.policy import PolicyLoadError
 from middleware.stages import check_chain
 from routers.backends import BACKEND_TYPES
 
@@ -32,6 +33,7 @@ def problems(settings: Settings) -> list[str]:
     if exposed_without_auth(settings):
         found.append(f"server.host: refusing to serve on {settings.server.host} without authentication: add authn "
                      "to the chain (with keys), or set server.allow_unauthenticated: true")
+    found += policy_problems(settings)
     if "authn" in settings.chain and not can_authenticate(settings):
         found.append("auth: the chain has authn but no credential can ever pass: add auth.static_keys, auth.jwt, "
                      "or auth.store: postgres")
@@ -56,3 +58,17 @@ def exposed_without_auth(settings: Settings) -> bool:
 def can_authenticate(settings: Settings) -> bool:
     auth = settings.auth
     return bool(auth.static_keys) or auth.jwt is not None or auth.store == "postgres"
+
+
+def policy_problems(settings: Settings) -> list[str]:
+    """The embedded Rego policy must load when a stage will ask it (a missing directory, a syntax error)."""
+    policy = settings.policy
+    if policy.engine != "rego" or not ({"authz", "tools"} & set(settings.chain)):
+        return []
+    from gateway.wiring import make_evaluator
+
+    try:
+        make_evaluator(policy)
+    except PolicyLoadError as exc:
+        return [f"policy.paths: {' '.join(str(exc).split())}"]
+    return []

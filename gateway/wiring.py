@@ -96,7 +96,11 @@ async def build_services(settings: Settings, log: JsonLog, metrics: Metrics, res
     tool_gate = PolicyGate(engine, region, spend_of)
     embedder = make_embedder(settings.rag.embeddings)
     resources.push_async_callback(embedder.aclose)
-    vector_stores = VectorStoreService(postgres, embedder, settings.rag)
+    def ingest_failed(store_id: str, file_id: str, reason: str) -> None:
+        log.error("ingest_failed", store_id=store_id, file_id=file_id, error=reason)
+        metrics.ingest_failures.inc()
+
+    vector_stores = VectorStoreService(postgres, embedder, settings.rag, on_failure=ingest_failed)
     resources.push_async_callback(vector_stores.aclose)
     scheduler = await _scheduler(settings, log, redis_client, resources)
     return Services(settings, log, metrics, redis_client, resp, authenticator, ledger, limiter, gate, tool_gate,
@@ -127,10 +131,18 @@ def _resp(settings: Settings, resources: AsyncExitStack) -> RespClient | None:
 async def _key_store(settings: Settings, postgres: LazyPostgres) -> KeyStore:
     if settings.auth.store != "postgres":
         return MemoryKeyStore()
+    import psycopg
+    import psycopg_pool
+
     from gateway.services.identity.postgres import PostgresKeyStore
 
-    store = PostgresKeyStore((await postgres()).pool)
-    await store.migrate()
+    try:
+        store = PostgresKeyStore((await postgres()).pool)
+        await store.migrate()
+    except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
+        # a connection error can quote the DSN: name the key, not the value
+        raise ConfigError(f"postgres.dsn: PostgreSQL did not answer for auth.store: postgres "
+                          f"({type(exc).__name__})") from None
     return store
 
 
@@ -236,6 +248,7 @@ class Gateway:
         self.registry = ModelRegistry({}, {})
         self.handler: Handler = _not_started
         self.services: Services | None = None
+        self.startup_error: str | None = None  # set when ``start`` failed for a known reason
 
     async def start(self) -> None:
         s = self.settings
@@ -255,6 +268,18 @@ class Gateway:
     async def aclose(self) -> None:
         await self.resources.aclose()
         self.log.flush()
+
+
+# What can stop a valid configuration from starting: its files, its stores, its sockets.
+STARTUP_ERRORS: tuple[type[BaseException], ...] = (ConfigError, PolicyLoadError, OSError)
+
+
+def startup_message(exc: BaseException) -> str:
+    """One line, naming the config key where the error says it."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    if isinstance(exc, PolicyLoadError) and not text.startswith("policy."):
+        return f"policy.paths: {text}"
+    return text
 
 
 async def _not_started(ctx: RequestContext) -> Reply:

@@ -52,6 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--error-rate", type=_rate, default=0.0, help="fraction of API calls that fail (deterministic)")
     add("--error-status", type=int, default=500, help="HTTP status of injected errors")
     add("--api-key", default=None, help="require 'Authorization: Bearer KEY' or 'x-api-key: KEY'")
+    add("--keep-alive-s", type=float, default=5.0, help="close idle client connections after this long")
     add("--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"])
 
 
@@ -78,6 +79,7 @@ def run(args: argparse.Namespace) -> None:
         lifespan="off",
         access_log=False,
         log_level=args.log_level,
+        timeout_keep_alive=args.keep_alive_s,
     )
     AnnouncingServer(config).run()
     sys.stdout.flush()

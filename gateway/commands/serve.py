@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 
 from gateway.app import build_app
@@ -25,6 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     simulator: SimulatorProcess | None = None
+    # SIGTERM unwinds like SIGINT, through ``finally`` (uvicorn re-raises it once it has drained),
+    # so the embedded simulator is reaped either way.
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         if args.config:
             settings = load_settings(args.config)
@@ -35,9 +39,21 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"invalid configuration:\n  {str(exc).replace(chr(10), chr(10) + '  ')}", file=sys.stderr)
         return 2
+    except StartupFailed as exc:
+        print(f"cannot start: {exc}", file=sys.stderr)
+        return 2
     finally:
+        signal.signal(signal.SIGTERM, previous)
         if simulator is not None:
             simulator.stop()
+
+
+class StartupFailed(Exception):
+    """The configuration is valid but the gateway could not start (a port in use, a store down)."""
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(0)
 
 
 def _serve(settings: Settings, args: argparse.Namespace, *, embedded: bool) -> int:
@@ -48,10 +64,19 @@ def _serve(settings: Settings, args: argparse.Namespace, *, embedded: bool) -> i
     log = JsonLog(level=server.log_level)
     bridge_stdlib(log, "warning")
     gateway = Gateway(settings, log, Metrics())
-    sock = bind(server.host, server.port)
+    try:
+        sock = bind(server.host, server.port)
+    except OSError as exc:
+        raise StartupFailed(f"server.port: cannot listen on {server.host}:{server.port} ({exc.strerror})") from None
     host, port = sock.getsockname()[:2]
-    _announce(f"http://{host}:{port}", settings, embedded)
-    serve(build_app(gateway), sock, graceful_shutdown_s=server.graceful_shutdown_s)
+    app = build_app(gateway, on_started=lambda: _announce(f"http://{host}:{port}", settings, embedded))
+    try:
+        serve(app, sock, graceful_shutdown_s=server.graceful_shutdown_s)
+    except SystemExit:  # uvicorn exits (3) when the lifespan startup failed
+        if gateway.startup_error is None:
+            raise
+    if gateway.startup_error is not None:
+        raise StartupFailed(gateway.startup_error)
     return 0
 
 

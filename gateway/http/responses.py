@@ -58,6 +58,9 @@ class RelayStream(Response):
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         except asyncio.CancelledError:
             if not state["gone"]:
+                # Cancelled with the client still there: the server's shutdown grace ran out. Say so
+                # in the stream before the connection closes, rather than ending it silently.
+                await _say_shutting_down(send)
                 raise
             pump.uncancel()
         except OSError:
@@ -78,3 +81,16 @@ async def _watch_disconnect(receive: Receive, pump: asyncio.Task[object], state:
                 pump.cancel()
             return
 
+
+
+SHUTTING_DOWN_EVENT = (
+    b'data: {"error": {"message": "The gateway is shutting down; the stream was ended before its answer was '
+    b'complete.", "type": "server_error", "param": null, "code": "server_shutting_down"}}\n\n'
+)
+
+
+async def _say_shutting_down(send: Send) -> None:
+    try:
+        await send({"type": "http.response.body", "body": SHUTTING_DOWN_EVENT, "more_body": False})
+    except (OSError, RuntimeError):
+        pass  # the connection is already gone

@@ -8,10 +8,12 @@ start is refused by the server and the connection is simply closed.
 
 from __future__ import annotations
 
+import asyncio
+
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from gateway.kernel.errors import GatewayError, MethodNotAllowed, NotFound
+from gateway.kernel.errors import GatewayError, MethodNotAllowed, NotFound, ServiceOverloaded
 from gateway.kernel.observability.exchange import exchange_of
 from gateway.kernel.observability.logging import JsonLog
 
@@ -29,6 +31,12 @@ class ErrorMiddleware:
         scope.setdefault("app", self.app)
         try:
             await self.app(scope, receive, send)
+        except asyncio.CancelledError:
+            # The server cancels what is still running when its shutdown grace ends: a request that
+            # has not answered yet gets a 503 in the envelope (a started response is left alone).
+            await self._answer(scope, send, ServiceOverloaded(
+                "The gateway is shutting down; retry the request.", code="server_shutting_down"))
+            raise
         except HTTPException as exc:
             await self._answer(scope, send, _from_http(scope, exc))
         except GatewayError as exc:

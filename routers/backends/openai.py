@@ -37,7 +37,8 @@ class UpstreamRateLimited(UpstreamError):
 def make_session(settings: BackendSettings) -> aiohttp.ClientSession:
     """A keep-alive pool per backend; must be called inside the running loop."""
     t = settings.timeouts
-    connector = aiohttp.TCPConnector(limit=settings.max_connections, keepalive_timeout=60, ttl_dns_cache=300)
+    connector = aiohttp.TCPConnector(limit=settings.max_connections, keepalive_timeout=settings.keepalive_s,
+                                     ttl_dns_cache=300)
     timeout = aiohttp.ClientTimeout(total=t.total_s, sock_connect=t.connect_s, sock_read=t.first_byte_s)
     return aiohttp.ClientSession(connector=connector, timeout=timeout, raise_for_status=False)
 
@@ -57,8 +58,10 @@ class OpenAIBackend:
         api_key: str | None,
     ) -> None:
         self.name = settings.name
+        self._settings = settings
         self._base = settings.base_url.rstrip("/")
         self._session = session
+        self._fresh: aiohttp.ClientSession | None = None
         self._metrics = metrics
         headers = {"content-type": "application/json", **settings.headers}
         if api_key:
@@ -85,12 +88,30 @@ class OpenAIBackend:
 
     async def _post(self, url: str, ctx: RequestContext, upstream_model: str) -> aiohttp.ClientResponse:
         with upstream_errors(self.name, self._metrics):
-            if ctx.files:
-                return await self._session.post(
-                    url, data=self._form(ctx, upstream_model), headers=self._form_headers
-                )
-            payload = orjson.dumps({**ctx.body, "model": upstream_model})
-            return await self._session.post(url, data=payload, headers=self._json_headers)
+            try:
+                return await self._post_on(self._session, url, ctx, upstream_model)
+            except STALE_CONNECTION as exc:
+                if isinstance(exc, aiohttp.ClientConnectorError):
+                    raise  # never connected: unreachable, not stale
+                # A pooled connection the server had closed: nothing was received, so sending again
+                # on a fresh connection is safe (counted, once).
+                self._metrics.upstream_errors.labels(self.name, "stale_connection_retried").inc()
+                return await self._post_on(self._fresh_session(), url, ctx, upstream_model)
+
+    async def _post_on(self, session: aiohttp.ClientSession, url: str, ctx: RequestContext,
+                       upstream_model: str) -> aiohttp.ClientResponse:
+        if ctx.files:
+            return await session.post(url, data=self._form(ctx, upstream_model), headers=self._form_headers)
+        payload = orjson.dumps({**ctx.body, "model": upstream_model})
+        return await session.post(url, data=payload, headers=self._json_headers)
+
+    def _fresh_session(self) -> aiohttp.ClientSession:
+        """A session that never reuses a connection, for the one retry after a stale one."""
+        if self._fresh is None:
+            connector = aiohttp.TCPConnector(force_close=True, limit=self._settings.max_connections)
+            self._fresh = aiohttp.ClientSession(connector=connector, timeout=self._session.timeout,
+                                                raise_for_status=False)
+        return self._fresh
 
     def _form(self, ctx: RequestContext, upstream_model: str) -> aiohttp.FormData:
         form = aiohttp.FormData()
@@ -170,6 +191,12 @@ class OpenAIBackend:
 
     async def aclose(self) -> None:
         await self._session.close()
+        if self._fresh is not None:
+            await self._fresh.close()
+
+
+# What a reused connection that the server closed while idle looks like (before any response byte).
+STALE_CONNECTION = (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError)
 
 
 @contextlib.contextmanager

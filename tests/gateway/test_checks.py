@@ -28,6 +28,8 @@ CASES: list[tuple[str, dict[str, Any], str | None]] = [
     ("an unknown driver", {"tools": {"options": {"python": {"driver": "vmware"}}}},
      "tools.options.python.driver: unknown driver 'vmware'"),
     ("a public address without authn", {"server": {"host": "0.0.0.0"}}, "server.host: refusing to serve"),
+    ("a missing policy directory", {"chain": ["authz"], "policy": {"paths": ["/nonexistent/policies"]}},
+     "policy.paths: no .rego files under /nonexistent/policies"),
 ]
 
 

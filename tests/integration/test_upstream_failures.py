@@ -86,3 +86,56 @@ def test_openai_client_raises_on_a_broken_stream(client: openai.OpenAI) -> None:
     )
     with pytest.raises(openai.APIError):
         list(stream)
+
+
+def test_readiness_fits_a_service(sim: ServerProcess, start_gateway: GatewayFactory) -> None:
+    """One backend down takes the pod out only when a model has no deployment left to serve it."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        down = f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
+    backends = [{"name": "up", "base_url": f"{sim.url}/v1"}, {"name": "down", "base_url": down}]
+    both = {"name": "sim-chat", "deployments": [{"backend": "up"}, {"backend": "down"}]}
+    served = start_gateway({"backends": backends, "models": [both]})
+    ready = httpx.get(f"{served.url}/readyz")
+    assert ready.status_code == 200, ready.text
+    assert ready.json()["models"]["sim-chat"]["status"] == "degraded"
+    assert ready.json()["backends"] == {"up": "ok", "down": "unreachable"}
+    assert httpx.get(f"{served.url}/livez").json() == {"status": "ok"}
+    orphan = {"name": "sim-code", "deployments": [{"backend": "down"}]}
+    stranded = start_gateway({"backends": backends, "models": [both, orphan]})
+    ready = httpx.get(f"{stranded.url}/readyz")
+    assert ready.status_code == 503 and ready.json()["models"]["sim-code"]["status"] == "unready"
+    assert 'llmops_model_ready{model="sim-code"} 0.0' in httpx.get(f"{stranded.url}/metrics").text
+
+
+def test_shutdown_past_the_grace_period_says_so(start_sim: SimFactory, start_gateway: GatewayFactory) -> None:
+    """SIGTERM with a stream and a request still running past server.graceful_shutdown_s: the stream
+    ends with a ``server_shutting_down`` error event, the request gets a 503 in the envelope."""
+    import signal
+    import threading
+
+    slow = start_sim("--name", "slow-shutdown", "--itl-ms", "400")
+    config = sim_config(slow.url, "sim-chat")
+    config["server"] = {"graceful_shutdown_s": 1}
+    gateway = start_gateway(config)
+    assert gateway.proc is not None
+    waiting: dict[str, httpx.Response] = {}
+
+    def request() -> None:
+        body = {"model": "sim-chat", "messages": ASK, "sim": {"ttft_ms": 8000}}
+        waiting["reply"] = httpx.post(f"{gateway.url}/v1/chat/completions", json=body, timeout=30)
+
+    blocked = threading.Thread(target=request)
+    blocked.start()
+    body = {"model": "sim-chat", "messages": ASK, "stream": True, "max_tokens": 60}
+    with httpx.stream("POST", f"{gateway.url}/v1/chat/completions", json=body, timeout=30) as resp:
+        lines = resp.iter_lines()
+        first = next(line for line in lines if line.startswith("data: "))
+        assert '"choices"' in first
+        gateway.proc.send_signal(signal.SIGTERM)
+        events = [line[6:] for line in lines if line.startswith("data: ")]
+    blocked.join(30)
+    assert events and "[DONE]" not in events
+    assert json.loads(events[-1])["error"]["code"] == "server_shutting_down"
+    reply = waiting["reply"]
+    assert reply.status_code == 503 and reply.json()["error"]["code"] == "server_shutting_down"

@@ -1,4 +1,5 @@
-"""Validate response bodies against OpenAI's published OpenAPI description (../shared/openai-openapi)."""
+"""Validate response bodies against OpenAI's published OpenAPI description, carried in this repository
+(``tests/support/openai-openapi/``: the description as OpenAI publishes it, its MIT licence and version)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import yaml
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-SPEC_PATH = Path(__file__).resolve().parents[3] / "shared" / "openai-openapi" / "openapi.yaml"
+SPEC_PATH = Path(__file__).resolve().parent / "openai-openapi" / "openapi.yaml"
 _SPEC_URI = "urn:openai-openapi"
 
 

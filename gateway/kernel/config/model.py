@@ -52,6 +52,10 @@ class BackendSettings(Section):
     headers: dict[str, str] = Field(default_factory=dict, description="Extra headers sent upstream.")
     timeouts: TimeoutSettings = TimeoutSettings()
     max_connections: int = Field(256, ge=1)
+    keepalive_s: float = Field(
+        4.0, gt=0, description="Idle upstream connections are closed after this long: keep it below the "
+        "server's keep-alive (uvicorn-based servers such as vLLM close idle connections after 5 s).",
+    )
     labels: dict[str, str] = Field(
         default_factory=dict, description="Locality labels of its deployments: region, zone, node, provider."
     )

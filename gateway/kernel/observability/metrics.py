@@ -62,6 +62,14 @@ class Metrics:
         self.unroutable = Counter(
             "llmops_unroutable", "Requests no deployment could take.", ["model", "reason"], registry=r
         )
+        self.ingest_failures = Counter(
+            "llmops_ingest_failures", "Background file ingestions that failed (the file is marked failed).",
+            registry=r,
+        )
+        self.model_ready = Gauge(
+            "llmops_model_ready", "1 while the model has at least one answering deployment (at the last /readyz).",
+            ["model"], registry=r,
+        )
 
     def exposition(self) -> bytes:
         text: bytes = generate_openmetrics(self.registry)  # type: ignore[no-untyped-call]

@@ -17,7 +17,12 @@ class UnsupportedFile(InvalidRequest):
 
 
 def extract_text(filename: str, data: bytes) -> str:
-    """Raises ``UnsupportedFile`` for other formats or unreadable content."""
+    """Raises ``UnsupportedFile`` for other formats or unreadable content. NUL characters, which carry
+    no text and which PostgreSQL refuses, are dropped."""
+    return _extract(filename, data).replace("\x00", "")
+
+
+def _extract(filename: str, data: bytes) -> str:
     name = filename.lower()
     if name.endswith(".pdf") or data.startswith(b"%PDF-"):
         return _pdf(data)

@@ -44,10 +44,11 @@ if TYPE_CHECKING:
 
 class VectorStoreService:
     def __init__(self, open_postgres: Callable[[], Awaitable[Postgres]], embedder: Embedder,
-                 settings: RagSettings) -> None:
+                 settings: RagSettings, on_failure: Callable[[str, str, str], None] | None = None) -> None:
         self.embedder = embedder
         self.settings = settings
         self._open = open_postgres
+        self._on_failure = on_failure  # (store id, file id, reason) of a failed background ingestion
         self._pool: AsyncConnectionPool | None = None
         self._searchers: AsyncConnectionPool | None = None
         self._lock = asyncio.Lock()
@@ -226,12 +227,18 @@ class VectorStoreService:
         return len(chunks)
 
     async def _ingest_quietly(self, store: StoreRow, file_id: str, chunking: Chunking) -> None:
+        """Background ingestion: whatever fails marks the file ``failed`` with ``last_error``, is logged
+        and counted; nothing stays ``in_progress`` because an error was swallowed."""
         try:
             await self.ingest(store, file_id, chunking)
-        except GatewayError:  # the database went away mid-ingest: the file stays in_progress
-            return
-        except (psycopg.Error, psycopg_pool.PoolTimeout, OSError):
-            return
+        except (GatewayError, psycopg.Error, psycopg_pool.PoolTimeout, OSError) as exc:
+            reason = f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
+            if self._on_failure is not None:
+                self._on_failure(store.id, file_id, reason)
+            with contextlib.suppress(GatewayError, psycopg.Error, psycopg_pool.PoolTimeout, OSError):
+                async with (await self.pool()).connection() as conn:
+                    await repo.finish_store_file(conn, store.id, file_id, 0,
+                                                 {"code": "server_error", "message": "Ingestion failed: " + reason})
 
     async def _maybe_index(self, conn: Any, store: StoreRow) -> None:
         current = await repo.get_store(conn, store.tenant, store.id)
