@@ -47,9 +47,7 @@ class ToolAuthorizer:
         unguarded: tuple[str, ...] = (),
     ) -> None:
         self._gate = gate
-        self._secrets = {n: s if isinstance(s, str) else s.get_secret_value() for n, s in secrets.items()
-                         if isinstance(s, str) or not s.brokered}
-        self._brokered = {n: s for n, s in secrets.items() if isinstance(s, SecretSpec) and s.brokered}
+        self._secrets, self._brokered = _split(secrets)
         self._unguarded = frozenset(unguarded)
 
     async def authorize(self, ctx: RequestContext, entry: ToolEntry, args: Mapping[str, Any]) -> Verdict:
@@ -90,6 +88,20 @@ class ToolAuthorizer:
             tuple(dict.fromkeys((*hosts, *ob.allowed_egress))),
             brokered={n: s for n, s in brokered.items() if s is not None},
         )
+
+
+def _split(secrets: Mapping[str, str | SecretSpec]) -> tuple[dict[str, str], dict[str, SecretSpec]]:
+    """Plain values (a granted tool receives them) and brokered specs (only the node injects them)."""
+    plain: dict[str, str] = {}
+    brokered: dict[str, SecretSpec] = {}
+    for name, secret in secrets.items():
+        if isinstance(secret, str):
+            plain[name] = secret
+        elif secret.brokered:
+            brokered[name] = secret
+        else:
+            plain[name] = secret.get_secret_value()
+    return plain, brokered
 
 
 def _brokered(spec: SecretSpec, allowed_egress: tuple[str, ...]) -> BrokeredSecret | None:
