@@ -12,8 +12,9 @@ Pinning at the resolver rather than putting the IP in the URL keeps the name in 
 in SNI and in the certificate check. The sandboxes themselves never get a network.
 
 Brokered secrets (``Grants.brokered``) are added to each hop afresh, only when that hop's host is
-one the secret is granted for; a hop to any other host whose URL carries a secret's value is
-refused. The result and any error are redacted of every secret value.
+one the secret is granted for, and never once an https request was redirected to plain http; a hop
+whose URL holds a secret it may not carry is refused. The result and any error are redacted of
+every secret value.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import ssl
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -169,32 +171,32 @@ def _endpoint(url: URL) -> tuple[str, int]:
     return url.raw_host, url.port
 
 
-def _goes_to(secret: BrokeredSecret, target: Target) -> bool:
-    return host_granted(target.host, secret.hosts)
-
-
-def _check_no_leak(url: URL, target: Target, grants: Grants) -> None:
-    """Refuse a hop whose URL carries a secret to a host not granted for it (a reflected query)."""
-    text = f"{url} {url.human_repr()}"
-    for name, secret in grants.brokered.items():
-        if not _goes_to(secret, target) and secret.value in text:
-            raise EgressDenied(f"the redirect to {target.host!r} would carry secret {name}")
-
-
 async def admit(url: URL, grants: Grants, resolve: Resolver) -> Target:
     """Parse, resolve and check one hop before anything connects (``EgressDenied`` otherwise)."""
     host, port = _endpoint(url)
-    target = Target(host, port, tuple(await resolve_allowed(host, port, grants.egress, resolve)))
-    _check_no_leak(url, target, grants)
-    return target
+    return Target(host, port, tuple(await resolve_allowed(host, port, grants.egress, resolve)))
 
 
-def with_secrets(out: Outbound, target: Target, grants: Grants) -> Outbound:
-    """``out`` with every brokered secret granted for ``target``'s host in its header or query."""
+def hop_secrets(grants: Grants, target: Target, *, downgraded: bool) -> dict[str, BrokeredSecret]:
+    """The brokered secrets this hop carries: those granted for its host, none once an https
+    request has been redirected to plain http."""
+    if downgraded:
+        return {}
+    return {name: s for name, s in grants.brokered.items() if host_granted(target.host, s.hosts)}
+
+
+def refuse_leaks(url: URL, target: Target, grants: Grants, carried: Mapping[str, BrokeredSecret]) -> None:
+    """Refuse a hop whose URL holds a secret it may not carry (a redirect reflecting the query)."""
+    text = f"{url} {url.human_repr()}"
+    for name, secret in grants.brokered.items():
+        if name not in carried and secret.value in text:
+            raise EgressDenied(f"the redirect to {target.host!r} would carry secret {name}")
+
+
+def with_secrets(out: Outbound, carried: Mapping[str, BrokeredSecret]) -> Outbound:
+    """``out`` with each carried secret in its header (replacing the model's) or query parameter."""
     url, headers = out.url, out.headers
-    for secret in grants.brokered.values():
-        if not _goes_to(secret, target):
-            continue
+    for secret in carried.values():
         if secret.header is not None:
             headers = (*_without(headers, {secret.header.lower()}), (secret.header, secret.rendered()))
         elif secret.query is not None:
@@ -213,12 +215,23 @@ async def _read(content: aiohttp.StreamReader, limit: int) -> bytes:
     return bytes(data)
 
 
-async def send(out: Outbound, target: Target, dial: Dial, limit: int) -> Reply:
+@dataclass(frozen=True, slots=True)
+class Network:
+    """How hops reach the network: the resolver, the connect hook and the TLS context (``None``:
+    the system's CA store). Tests swap all three; the node uses the defaults."""
+
+    resolve: Resolver = system_resolve
+    dial: Dial = direct
+    tls: ssl.SSLContext | None = None
+
+
+async def send(out: Outbound, target: Target, net: Network, limit: int) -> Reply:
     """One request, connected only to ``target``'s checked addresses; redirects are returned, not followed."""
-    connector = aiohttp.TCPConnector(resolver=PinnedResolver(target, dial), use_dns_cache=False, force_close=True)
+    connector = aiohttp.TCPConnector(resolver=PinnedResolver(target, net.dial), use_dns_cache=False, force_close=True)
     async with aiohttp.ClientSession(connector=connector, trust_env=False) as session:
         async with session.request(
-            out.method, out.url, headers=out.headers, data=out.body, allow_redirects=False
+            out.method, out.url, headers=out.headers, data=out.body, allow_redirects=False,
+            ssl=net.tls if net.tls is not None else True,
         ) as response:
             location = response.headers.get("Location")
             if response.status in REDIRECT_STATUSES and location:
@@ -226,12 +239,15 @@ async def send(out: Outbound, target: Target, dial: Dial, limit: int) -> Reply:
             return Reply(response.status, None, await _read(response.content, limit))
 
 
-async def follow(first: Outbound, job: Job, resolve: Resolver, dial: Dial) -> Reply:
+async def follow(first: Outbound, job: Job, net: Network) -> Reply:
     """Send ``first`` and follow its redirects, each hop admitted before it connects."""
-    out = first
+    out, secure = first, False
     for _ in range(MAX_REDIRECTS + 1):
-        target = await admit(out.url, job.grants, resolve)
-        reply = await send(with_secrets(out, target, job.grants), target, dial, job.limits.output_bytes)
+        target = await admit(out.url, job.grants, net.resolve)
+        secure = secure or out.url.scheme == "https"
+        carried = hop_secrets(job.grants, target, downgraded=secure and out.url.scheme != "https")
+        refuse_leaks(out.url, target, job.grants, carried)
+        reply = await send(with_secrets(out, carried), target, net, job.limits.output_bytes)
         if reply.location is None:
             return reply
         out = next_hop(out, reply.status, reply.location)
@@ -255,13 +271,15 @@ def _failed(job: Job, message: str, ms: float, *, timed_out: bool = False) -> Re
     return Result(1, "", stderr, "node", ms, timed_out=timed_out, limit="wall" if timed_out else None)
 
 
-async def http_request(job: Job, resolve: Resolver = system_resolve, dial: Dial = direct) -> Result:
+async def http_request(
+    job: Job, resolve: Resolver = system_resolve, dial: Dial = direct, tls: ssl.SSLContext | None = None
+) -> Result:
     """Run one ``http_request`` job; refusals and failures come back as exit code 1 with the reason."""
     watch = Stopwatch()
     first = parse_request(job.stdin)
     try:
         async with asyncio.timeout(job.limits.wall_seconds):
-            reply = await follow(first, job, resolve, dial)
+            reply = await follow(first, job, Network(resolve, dial, tls))
     except EgressDenied as exc:
         return _failed(job, f"egress denied: {exc}", watch.ms())
     except TooManyRedirects as exc:
