@@ -8,7 +8,8 @@
     │   ├── Timeout               the job hit its wall-clock limit (reason "wall")
     │   └── DriverUnavailable     the driver's prerequisite is missing on this machine
     ├── JobRejected               the job is invalid or not allowed (bad spec, no driver, egress refused)
-    │   └── EgressDenied          http_request to a host the grants do not allow
+    │   ├── EgressDenied          http_request to a host the grants do not allow (any hop)
+    │   └── TooManyRedirects      http_request met more redirects than its hop limit
     ├── AuthError                 a signed request failed verification
     └── NodeError                 talking to a node failed (transport or a non-2xx answer)
 
@@ -51,6 +52,10 @@ class JobRejected(ExecutorError):
 
 class EgressDenied(JobRejected):
     """An egress target is not granted or resolves to a refused address."""
+
+
+class TooManyRedirects(JobRejected):
+    """``http_request`` was redirected more times than it follows."""
 
 
 class AuthError(ExecutorError):

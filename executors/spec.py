@@ -6,7 +6,9 @@ and raise ``JobRejected`` on anything malformed.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import ipaddress
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, get_args
 
@@ -15,6 +17,7 @@ from executors.errors import JobRejected, LimitExceeded, Timeout
 Runtime = Literal["python", "shell", "wasm", "image", "http"]
 RUNTIMES: tuple[str, ...] = get_args(Runtime)
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.")
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # an RFC 9110 token
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,16 +37,74 @@ class Limits:
                 raise JobRejected(f"limits.{name} must be > 0")
 
 
+def host_granted(host: str, grants: Sequence[str]) -> bool:
+    """True when a grant names ``host``: ``api.example.com``, ``*.example.com`` (a subdomain), or,
+    for an IP literal, a CIDR containing it (``127.0.0.1/32``). Names never match IP literals."""
+    host = host.lower().rstrip(".")
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return any(_name_matches(host, grant.lower().rstrip(".")) for grant in grants)
+    return any(address in network for network in grant_networks(grants) if network.version == address.version)
+
+
+def _name_matches(host: str, grant: str) -> bool:
+    return host == grant or (grant.startswith("*.") and host.endswith(grant[1:]))
+
+
+def grant_networks(grants: Sequence[str]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """The CIDR grants among ``grants`` (a bare address is its /32 or /128)."""
+    networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
+    for grant in grants:
+        try:
+            networks.append(ipaddress.ip_network(grant, strict=False))
+        except ValueError:
+            continue
+    return networks
+
+
+@dataclass(frozen=True, slots=True)
+class BrokeredSecret:
+    """A secret the node itself puts into an outbound ``http_request``; no sandbox or model sees it.
+
+    Exactly one of ``header`` (set to ``format`` with ``{value}`` replaced, e.g. ``"Bearer {value}"``)
+    or ``query`` (a query parameter). ``hosts``: the egress grants (names, ``*.`` wildcards, CIDRs)
+    the value may be sent to, on the first request and on every redirect hop.
+    """
+
+    value: str = field(repr=False)
+    hosts: tuple[str, ...]
+    header: str | None = None
+    query: str | None = None
+    format: str = "{value}"
+
+    def __post_init__(self) -> None:
+        if (self.header is None) == (self.query is None):
+            raise JobRejected("a brokered secret needs exactly one of header or query")
+        if self.header is not None and not _HEADER_NAME.match(self.header):
+            raise JobRejected(f"invalid header name {self.header!r} for a brokered secret")
+        if not self.value or "{value}" not in self.format or not self.hosts:
+            raise JobRejected("a brokered secret needs a value, hosts and a format containing {value}")
+        if any(c in self.rendered() for c in "\r\n\0"):
+            raise JobRejected("a brokered secret may not contain CR, LF or NUL")
+
+    def rendered(self) -> str:
+        """The text injected: ``format`` with ``{value}`` replaced (no other placeholder is read)."""
+        return self.format.replace("{value}", self.value)
+
+
 @dataclass(frozen=True, slots=True)
 class Grants:
     """What a job may reach: egress hosts/CIDRs (``http_request`` only) and secrets by name.
 
-    ``secrets`` maps the env var name the tool expects to its value; ``repr=False`` keeps the
-    values out of reprs and logs.
+    ``secrets`` maps the env var name the tool expects to its value; ``brokered`` maps a secret's
+    name to what the node injects into ``http_request`` calls and to which hosts. ``repr=False``
+    keeps the values out of reprs and logs.
     """
 
     egress: tuple[str, ...] = ()
     secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
+    brokered: Mapping[str, BrokeredSecret] = field(default_factory=dict, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +162,7 @@ def job_to_dict(job: Job) -> dict[str, Any]:
     """JSON-ready dict of a job, secrets included (only for the signed node channel)."""
     data = asdict(job)
     data["grants"]["secrets"] = dict(job.grants.secrets)
+    data["grants"]["brokered"] = {name: asdict(secret) for name, secret in job.grants.brokered.items()}
     return data
 
 
@@ -127,6 +189,21 @@ def _str_tuple(value: Any, key: str) -> tuple[str, ...]:
     if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
         raise JobRejected(f"field {key!r} must be a list of strings")
     return tuple(value)
+
+
+def _brokered(value: Any) -> dict[str, BrokeredSecret]:
+    if not isinstance(value, Mapping) or not all(isinstance(v, Mapping) for v in value.values()):
+        raise JobRejected("field 'grants.brokered' must map names to objects")
+    return {
+        str(name): BrokeredSecret(
+            value=_typed(spec, "value", str, ""),
+            hosts=_str_tuple(spec.get("hosts", ()), "grants.brokered.hosts"),
+            header=_typed(spec, "header", str, None),
+            query=_typed(spec, "query", str, None),
+            format=_typed(spec, "format", str, "{value}"),
+        )
+        for name, spec in value.items()
+    }
 
 
 def limits_from_dict(data: Mapping[str, Any]) -> Limits:
@@ -157,6 +234,7 @@ def job_from_dict(data: Any) -> Job:
         grants=Grants(
             egress=_str_tuple(grants.get("egress", ()), "grants.egress"),
             secrets=_str_map(grants.get("secrets", {}), "grants.secrets"),
+            brokered=_brokered(grants.get("brokered", {})),
         ),
         **optional,
     )

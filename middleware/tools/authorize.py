@@ -4,6 +4,12 @@ Action ``tool_call``; resource: the tool, its arguments, the secrets it would re
 would reach. Secrets are granted only when the obligation lists them for this call, egress only to
 listed hosts, and ``allowed_tools`` (when set) must contain the tool. Without an engine every call
 is denied, except tools listed in ``tools.allow_without_policy`` (which get no secrets, no egress).
+
+``http_request`` is different in two ways. Its egress grant is every host the policy grants the tool
+(the node checks each redirect hop against it). Its secrets are the brokered ones (``header`` or
+``query`` in ``tools.secrets``) whose configured hosts cover the URL's host: the policy sees them in
+``resource.secrets``, and each one granted travels as a ``BrokeredSecret`` whose hosts are its
+configured hosts that the policy's egress grant also covers. Brokered secrets never go to other tools.
 """
 
 from __future__ import annotations
@@ -12,8 +18,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from executors.spec import Grants
+from executors.spec import BrokeredSecret, Grants, host_granted
+from gateway.kernel.config.sections.tools import SecretSpec
 from gateway.kernel.context import RequestContext
+from gateway.kernel.policy import Obligations
 from gateway.services.policy.gate import PolicyGate
 from middleware.tools.catalog import ToolEntry
 from middleware.tools.jobs import requested_egress
@@ -34,12 +42,12 @@ class ToolAuthorizer:
     def __init__(
         self,
         gate: PolicyGate,
-        secrets: Mapping[str, str],
+        secrets: Mapping[str, str | SecretSpec],
         *,
         unguarded: tuple[str, ...] = (),
     ) -> None:
         self._gate = gate
-        self._secrets = dict(secrets)
+        self._secrets, self._brokered = _split(secrets)
         self._unguarded = frozenset(unguarded)
 
     async def authorize(self, ctx: RequestContext, entry: ToolEntry, args: Mapping[str, Any]) -> Verdict:
@@ -48,10 +56,11 @@ class ToolAuthorizer:
                 return Verdict(True, ("allowed by tools.allow_without_policy",))
             return Verdict(False, (NO_ENGINE,))
         egress = requested_egress(entry, args)
+        secrets = self._wanted(entry, egress)
         resource = {
             "model": ctx.model, "modality": "text", "tools": [entry.name],
             "tool": {"name": entry.name, "runtime": entry.spec.runtime},
-            "arguments": dict(args), "secrets": list(entry.spec.secrets), "egress": egress, "vector_stores": [],
+            "arguments": dict(args), "secrets": secrets, "egress": egress, "vector_stores": [],
         }
         decision = await self._gate.tool(ctx, resource)
         ob = decision.obligations
@@ -60,6 +69,44 @@ class ToolAuthorizer:
             return Verdict(False, (why,), decision_id=decision.decision_id)
         if not decision.allow:
             return Verdict(False, decision.reasons or ("denied by policy",), decision_id=decision.decision_id)
-        granted = {s: self._secrets[s] for s in entry.spec.secrets if s in ob.allowed_secrets and s in self._secrets}
+        grants = self._grants(entry, egress, secrets, ob)
+        return Verdict(True, decision.reasons, grants, ob.allowed_regions, decision.decision_id)
+
+    def _wanted(self, entry: ToolEntry, egress: list[str]) -> list[str]:
+        """Secret names the call would carry: brokered ones for the URL's host (http), else the tool's."""
+        if entry.spec.runtime != "http":
+            return list(entry.spec.secrets)
+        return [n for n, s in self._brokered.items() if any(host_granted(h, s.hosts) for h in egress)]
+
+    def _grants(self, entry: ToolEntry, egress: list[str], wanted: list[str], ob: Obligations) -> Grants:
         hosts = tuple(h for h in egress if h in ob.allowed_egress)
-        return Verdict(True, decision.reasons, Grants(hosts, granted), ob.allowed_regions, decision.decision_id)
+        if entry.spec.runtime != "http":
+            granted = {s: self._secrets[s] for s in wanted if s in ob.allowed_secrets and s in self._secrets}
+            return Grants(hosts, granted)
+        brokered = {n: _brokered(self._brokered[n], ob.allowed_egress) for n in wanted if n in ob.allowed_secrets}
+        return Grants(
+            tuple(dict.fromkeys((*hosts, *ob.allowed_egress))),
+            brokered={n: s for n, s in brokered.items() if s is not None},
+        )
+
+
+def _split(secrets: Mapping[str, str | SecretSpec]) -> tuple[dict[str, str], dict[str, SecretSpec]]:
+    """Plain values (a granted tool receives them) and brokered specs (only the node injects them)."""
+    plain: dict[str, str] = {}
+    brokered: dict[str, SecretSpec] = {}
+    for name, secret in secrets.items():
+        if isinstance(secret, str):
+            plain[name] = secret
+        elif secret.brokered:
+            brokered[name] = secret
+        else:
+            plain[name] = secret.get_secret_value()
+    return plain, brokered
+
+
+def _brokered(spec: SecretSpec, allowed_egress: tuple[str, ...]) -> BrokeredSecret | None:
+    """The secret as the node gets it: its configured hosts that the policy's egress grant covers."""
+    hosts = tuple(h for h in spec.hosts if h in allowed_egress or host_granted(h, allowed_egress))
+    if not hosts:
+        return None
+    return BrokeredSecret(spec.get_secret_value(), hosts, spec.header, spec.query, spec.format)

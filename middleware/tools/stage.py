@@ -57,7 +57,6 @@ class ToolsStage:
 
 def build(services: Services) -> ToolsStage:
     tools = services.settings.tools
-    secrets = {name: value.get_secret_value() for name, value in tools.secrets.items()}
-    authorizer = ToolAuthorizer(services.tool_gate, secrets, unguarded=tools.allow_without_policy)
+    authorizer = ToolAuthorizer(services.tool_gate, tools.secrets, unguarded=tools.allow_without_policy)
     calls = ToolCalls(authorizer, services.scheduler)
     return ToolsStage(services.settings, ToolCatalog.from_settings(tools), AgentLoop(calls, tools.steps_header))

@@ -53,6 +53,50 @@ class CustomTool(ToolOptions):
         return self
 
 
+class SecretSpec(Section):
+    """A secret by name. The plain form ``NAME: ${ENV}`` is a value a granted tool receives. With
+    ``header`` or ``query`` it is brokered: the node injects it into ``http_request`` calls to
+    ``hosts`` only (still within the policy's egress grant for the tool), and no sandbox or model
+    ever sees it."""
+
+    value: SecretStr
+    header: str | None = Field(
+        None, pattern=r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$", description="Header the node sets, e.g. Authorization."
+    )
+    query: str | None = Field(None, min_length=1, description="Query parameter the node sets, e.g. api_key.")
+    format: str = Field("{value}", description="What is injected; {value} is the secret, e.g. 'Bearer {value}'.")
+    hosts: tuple[str, ...] = Field((), description="Hosts, *.wildcards or CIDRs a brokered secret may go to.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _plain(cls, data: Any) -> Any:
+        return {"value": data} if isinstance(data, str | SecretStr) else data
+
+    @model_validator(mode="after")
+    def _where(self) -> SecretSpec:
+        if self.header is not None and self.query is not None:
+            raise ValueError("tools.secrets: give header or query, not both")
+        if self.brokered and (not self.hosts or "{value}" not in self.format):
+            raise ValueError("tools.secrets: a header or query secret needs hosts and a format with {value}")
+        if self.brokered and any(c in self.format + self.get_secret_value() for c in "\r\n\0"):
+            raise ValueError("tools.secrets: a header or query secret may not contain CR, LF or NUL")
+        return self
+
+    @property
+    def brokered(self) -> bool:
+        """Injected by the node into ``http_request`` (header or query), never handed to a tool."""
+        return self.header is not None or self.query is not None
+
+    def get_secret_value(self) -> str:
+        return self.value.get_secret_value()
+
+
+def _string_or_spec(schema: dict[str, Any]) -> None:
+    """JSON schema of ``tools.secrets``: each value is a plain string or a ``SecretSpec``."""
+    plain = {"type": "string", "format": "password", "writeOnly": True}
+    schema["additionalProperties"] = {"anyOf": [plain, schema["additionalProperties"]]}
+
+
 class StaticNode(Section):
     """A node known from config (no heartbeat needed; never expires)."""
 
@@ -81,8 +125,11 @@ class ToolsSettings(Section):
     )
     options: dict[str, ToolOptions] = Field(default_factory=dict, description="Per built-in tool options.")
     custom: tuple[CustomTool, ...] = ()
-    secrets: dict[str, SecretStr] = Field(
-        default_factory=dict, description="Secret values by name (use ${ENV}); injected only when granted."
+    secrets: dict[str, SecretSpec] = Field(
+        default_factory=dict,
+        description="Secrets by name (use ${ENV}): a plain value, or {value, header|query, format, hosts} for "
+        "one the node injects into http_request; either only when the policy grants it.",
+        json_schema_extra=_string_or_spec,
     )
     node_secret: SecretStr | None = Field(None, description="HMAC secret shared with nodes (use ${ENV}).")
     nodes: tuple[StaticNode, ...] = ()
