@@ -18,6 +18,11 @@ Runtime = Literal["python", "shell", "wasm", "image", "http"]
 RUNTIMES: tuple[str, ...] = get_args(Runtime)
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.")
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # an RFC 9110 token
+# A workspace name is one path component on the node (``workspace_root/<tenant>/<name>``); the
+# gateway checks the same pattern when it parses ``llmops.workspace`` (gateway/kernel/extension.py).
+WORKSPACE_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+DEFAULT_TENANT = "default"
+MAX_TENANT_CHARS = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,13 +129,17 @@ class Job:
     image: str | None = None
     module: str | None = None
     driver: str | None = None
+    tenant: str = DEFAULT_TENANT
 
     def __post_init__(self) -> None:
         if self.runtime not in RUNTIMES:
             raise JobRejected(f"unknown runtime {self.runtime!r}")
-        for label, value in (("id", self.id), ("workspace", self.workspace)):
-            if value is not None and (not value or not set(value) <= _NAME_CHARS or value[0] == "."):
-                raise JobRejected(f"invalid job {label} {value!r}")
+        if not self.id or not set(self.id) <= _NAME_CHARS or self.id[0] == ".":
+            raise JobRejected(f"invalid job id {self.id!r}")
+        if self.workspace is not None and not WORKSPACE_NAME.fullmatch(self.workspace):
+            raise JobRejected(f"invalid workspace name {self.workspace[:80]!r}: 1-64 of A-Z a-z 0-9 _ -")
+        if not self.tenant or len(self.tenant) > MAX_TENANT_CHARS or "\0" in self.tenant:
+            raise JobRejected("invalid tenant")
         for key in (*self.env, *self.grants.secrets):
             if not key or "=" in key or "\0" in key:
                 raise JobRejected(f"invalid env name {key!r}")
@@ -222,6 +231,7 @@ def job_from_dict(data: Any) -> Job:
         raise JobRejected("job must be an object")
     grants = _typed(data, "grants", Mapping, {})
     optional = {k: _typed(data, k, str, None) for k in ("workspace", "image", "module", "driver")}
+    tenant = _typed(data, "tenant", str, DEFAULT_TENANT)
     return Job(
         id=_typed(data, "id", str, ""),
         tool=_typed(data, "tool", str, ""),
@@ -236,6 +246,7 @@ def job_from_dict(data: Any) -> Job:
             secrets=_str_map(grants.get("secrets", {}), "grants.secrets"),
             brokered=_brokered(grants.get("brokered", {})),
         ),
+        tenant=tenant,
         **optional,
     )
 

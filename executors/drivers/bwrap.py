@@ -2,7 +2,7 @@
 
 Each job gets new user, pid, net, ipc, uts and cgroup namespaces (no network at all), the host's
 ``/usr`` read-only as its whole root (``/`` itself remounted read-only), a size-capped tmpfs (or
-the job's workspace dir) at ``/scratch``, uid 65534, no capabilities, no-new-privs, nested user
+the job's size-capped workspace) at ``/scratch``, uid 65534, no capabilities, no-new-privs, nested user
 namespaces disabled, and a seccomp deny-list when ``python3-seccomp`` is installed. Limits:
 RLIMIT_CPU/FSIZE/NOFILE/CORE per process, a per-sandbox cgroup for memory and pids, the wall
 clock and the output cap by the supervising coroutine.
@@ -10,7 +10,6 @@ clock and the output cap by the supervising coroutine.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import resource
 import shutil
@@ -26,6 +25,7 @@ from executors.drivers.proc import Captured, run_capped
 from executors.drivers.seccomp import export_bpf
 from executors.errors import DriverUnavailable, JobRejected
 from executors.spec import Job, Limits, Result
+from executors.workspaces import Workspaces, workspace_for
 
 ROOT_BINDS = (
     "--ro-bind",
@@ -79,7 +79,7 @@ def _preexec(limits: Limits, cgroup: Cgroup | None, switch_user: bool) -> Callab
 
 
 class BwrapDriver(SandboxDriver):
-    """bubblewrap sandboxes. ``workspace_root`` holds persistent per-workspace scratch dirs."""
+    """bubblewrap sandboxes. ``workspaces`` keeps the node's tenant workspaces (none: scratch only)."""
 
     name = "bwrap"
     runtimes = frozenset({"python", "shell"})
@@ -87,7 +87,7 @@ class BwrapDriver(SandboxDriver):
     def __init__(
         self,
         *,
-        workspace_root: Path | None = None,
+        workspaces: Workspaces | None = None,
         bwrap: str = "bwrap",
         python: str = "/usr/bin/python3",
         shell: str = "/bin/sh",
@@ -95,7 +95,7 @@ class BwrapDriver(SandboxDriver):
         self._bwrap = shutil.which(bwrap)
         self._python = python
         self._shell = shell
-        self._workspace_root = workspace_root
+        self._workspaces = workspaces
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._seccomp: Path | None = None
         self._cgroup_version = cgroup_version() if os.geteuid() == 0 else None
@@ -128,11 +128,15 @@ class BwrapDriver(SandboxDriver):
         os.chmod(self._tmp.name, 0o711)
         bpf = Path(self._tmp.name) / "seccomp.bpf"
         self._seccomp = bpf if export_bpf(bpf) else None
+        if self._workspaces is not None:
+            await self._workspaces.start()
 
     async def aclose(self) -> None:
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
+            if self._workspaces is not None:
+                await self._workspaces.aclose()
 
     async def run(self, job: Job) -> Result:
         if job.runtime not in self.runtimes:
@@ -146,7 +150,8 @@ class BwrapDriver(SandboxDriver):
         program.chmod(0o644)
         cgroup = self._make_cgroup(run_id, job.limits)
         try:
-            captured = await self._spawn(job, program, cgroup)
+            async with workspace_for(self._workspaces, job) as workspace:
+                captured = await self._spawn(job, program, cgroup, workspace)
             limit = cgroup.limit_hit() if cgroup is not None else None
         finally:
             if cgroup is not None:
@@ -159,10 +164,10 @@ class BwrapDriver(SandboxDriver):
             return None
         return Cgroup.create(self._cgroup_version, run_id, limits.memory_mb, limits.pids)
 
-    async def _spawn(self, job: Job, program: Path, cgroup: Cgroup | None) -> Captured:
+    async def _spawn(self, job: Job, program: Path, cgroup: Cgroup | None, workspace: Path | None) -> Captured:
         seccomp_fd = os.open(self._seccomp, os.O_RDONLY) if self._seccomp is not None else -1
         try:
-            argv = self.argv(job, str(program), seccomp_fd)
+            argv = self.argv(job, str(program), seccomp_fd, workspace)
             return await run_capped(
                 argv,
                 env=job_env(job),
@@ -176,16 +181,14 @@ class BwrapDriver(SandboxDriver):
             if seccomp_fd >= 0:
                 os.close(seccomp_fd)
 
-    def _scratch_args(self, job: Job) -> list[str]:
-        if job.workspace is None or self._workspace_root is None:
+    @staticmethod
+    def _scratch_args(job: Job, workspace: Path | None) -> list[str]:
+        """A tmpfs of ``scratch_mb``, or the workspace (a mounted filesystem of that size) bound."""
+        if workspace is None:
             return ["--size", str(job.limits.scratch_mb * 1024 * 1024), "--tmpfs", SCRATCH]
-        path = self._workspace_root / job.workspace
-        path.mkdir(parents=True, exist_ok=True)
-        with contextlib.suppress(PermissionError):
-            os.chown(path, SANDBOX_UID, SANDBOX_UID)
-        return ["--bind", str(path), SCRATCH]
+        return ["--bind", str(workspace), SCRATCH]
 
-    def argv(self, job: Job, program: str, seccomp_fd: int = -1) -> list[str]:
+    def argv(self, job: Job, program: str, seccomp_fd: int = -1, workspace: Path | None = None) -> list[str]:
         """The full bwrap command line for ``job`` (its program file bound at /job/main)."""
         assert self._bwrap is not None
         command = {"python": [self._python, "-I", "-S", "/job/main"], "shell": [self._shell, "/job/main"]}
@@ -208,7 +211,7 @@ class BwrapDriver(SandboxDriver):
             "/proc",
             "--dev",
             "/dev",
-            *self._scratch_args(job),
+            *self._scratch_args(job, workspace),
             "--ro-bind",
             program,
             "/job/main",

@@ -18,12 +18,14 @@ import json
 import logging
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from executors.drivers.base import SANDBOX_UID, SCRATCH, SandboxDriver, Stopwatch, decode_output, job_env
 from executors.drivers.docker_image import RUNNER_PATH, build_image, image_tag
 from executors.errors import DriverUnavailable, JobRejected, SandboxError
 from executors.spec import Job, Limits, Result
+from executors.workspaces import Workspaces, workspace_for
 
 log = logging.getLogger(__name__)
 SOCKET = "/var/run/docker.sock"
@@ -34,22 +36,30 @@ RUNNER_COMMAND = ["/usr/bin/python3", "-I", RUNNER_PATH]
 
 @dataclass(frozen=True, slots=True)
 class Profile:
-    """The container-level limits a warm container is created with."""
+    """The container-level limits a warm container is created with (a workspace: never warm)."""
 
     memory_mb: int
     pids: int
     scratch_mb: int
+    workspace: str | None = None  # host path of the mounted, size-capped workspace
 
     @classmethod
-    def of(cls, limits: Limits) -> Profile:
-        return cls(limits.memory_mb, limits.pids, limits.scratch_mb)
+    def of(cls, limits: Limits, workspace: Path | None = None) -> Profile:
+        return cls(limits.memory_mb, limits.pids, limits.scratch_mb, str(workspace) if workspace else None)
+
+
+def scratch_mount(profile: Profile) -> dict[str, Any]:
+    """/scratch: a sized tmpfs, or the workspace's filesystem (sized when created) bound read-write."""
+    if profile.workspace is not None:
+        return {"binds": {profile.workspace: {"bind": SCRATCH, "mode": "rw"}}}
+    options = f"rw,nosuid,nodev,size={profile.scratch_mb}m,uid={SANDBOX_UID},gid={SANDBOX_UID},mode=0700"
+    return {"tmpfs": {SCRATCH: options}}
 
 
 def host_config(profile: Profile, cpus: float) -> dict[str, Any]:
     """Hardened ``create_host_config`` keyword arguments for ``profile``."""
     from docker.types import LogConfig, Ulimit
 
-    scratch = f"rw,nosuid,nodev,size={profile.scratch_mb}m,uid={SANDBOX_UID},gid={SANDBOX_UID},mode=0700"
     fsize = profile.scratch_mb * 1024 * 1024
     return {
         "read_only": True,
@@ -61,7 +71,7 @@ def host_config(profile: Profile, cpus: float) -> dict[str, Any]:
         "mem_limit": f"{profile.memory_mb}m",
         "memswap_limit": f"{profile.memory_mb}m",
         "nano_cpus": int(cpus * 1e9),
-        "tmpfs": {SCRATCH: scratch},
+        **scratch_mount(profile),
         "ulimits": [
             Ulimit(name="nofile", soft=256, hard=256),
             Ulimit(name="fsize", soft=fsize, hard=fsize),
@@ -129,12 +139,14 @@ class DockerDriver(SandboxDriver):
         cpus: float = 1.0,
         image: str | None = None,
         base_url: str = f"unix://{SOCKET}",
+        workspaces: Workspaces | None = None,
     ) -> None:
         self._pool_size = pool_size
         self._profile = Profile.of(default_limits or Limits())
         self._cpus = cpus
         self._image = image or image_tag()
         self._base_url = base_url
+        self._workspaces = workspaces
         self._client: Any = None
         self._pool: asyncio.Queue[_Attached] = asyncio.Queue()
         self._refill_wanted = asyncio.Event()
@@ -174,6 +186,8 @@ class DockerDriver(SandboxDriver):
         if not self.available():
             raise DriverUnavailable(self.unavailable_reason())
         self._client = await asyncio.to_thread(self._connect)
+        if self._workspaces is not None:
+            await self._workspaces.start()
         if self._pool_size > 0:
             self._refiller = asyncio.create_task(self._refill_loop())
             self._refill_wanted.set()
@@ -213,6 +227,8 @@ class DockerDriver(SandboxDriver):
         if self._client is not None:
             await asyncio.to_thread(self._client.close)
             self._client = None
+            if self._workspaces is not None:
+                await self._workspaces.aclose()
 
     @property
     def warm(self) -> int:
@@ -292,13 +308,15 @@ class DockerDriver(SandboxDriver):
             raise JobRejected(f"docker cannot run runtime {job.runtime!r}")
         await self.start()
         watch = Stopwatch()
-        if job.runtime == "image":
-            return await self._run_image(job, watch)
-        attached = await self._take(Profile.of(job.limits))
-        try:
-            return await self._exchange(attached, job, watch)
-        finally:
-            self._discard(attached)
+        async with workspace_for(self._workspaces, job) as workspace:
+            profile = Profile.of(job.limits, workspace)
+            if job.runtime == "image":
+                return await self._run_image(job, watch, profile)
+            attached = await self._take(profile)
+            try:
+                return await self._exchange(attached, job, watch)
+            finally:
+                self._discard(attached)
 
     async def _exchange(self, attached: _Attached, job: Job, watch: Stopwatch) -> Result:
         frame = {
@@ -344,13 +362,11 @@ class DockerDriver(SandboxDriver):
             limit=answer["limit"],
         )
 
-    async def _run_image(self, job: Job, watch: Stopwatch) -> Result:
+    async def _run_image(self, job: Job, watch: Stopwatch, profile: Profile) -> Result:
         """A user-defined tool image: cold container running ``job.argv``, stdin then EOF."""
         if not job.image or not job.argv:
             raise JobRejected("an image job needs image and argv")
-        attached = await self._launch(
-            Profile.of(job.limits), list(job.argv), job_env(job), job.image, stdin_once=True
-        )
+        attached = await self._launch(profile, list(job.argv), job_env(job), job.image, stdin_once=True)
         try:
             attached.writer.write(job.stdin.encode())
             await attached.writer.drain()

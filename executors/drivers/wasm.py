@@ -1,18 +1,20 @@
 """WebAssembly through wasmtime: CPython on WASI for ``python`` and any WASI module for ``wasm``.
 
-Compiled modules are cached (in memory, and the 26 MB CPython module also on disk as a serialized
-artifact keyed by its hash and the wasmtime version), so a call pays only instantiation (~35 ms
-for CPython, well under 1 ms for a small tool module). Limits: fuel for CPU (``FUEL_PER_CPU_SECOND``
-units a second), an epoch deadline ticked by a driver-owned thread for wall time, a store memory
-cap, and output caps in the stdout/stderr callbacks. The guest has no sockets, no processes and
-no host files except its scratch dir preopened at /scratch.
+Compiled modules are cached (in memory, and ``.wasm`` modules such as the 26 MB CPython also on disk
+as serialized artifacts keyed by their hash and the wasmtime version, in a private, hash-verified
+directory: see ``wasm_cache``), so a call pays only instantiation (~35 ms for CPython, well under
+1 ms for a small tool module). Limits: fuel for CPU (``FUEL_PER_CPU_SECOND`` units a second), an
+epoch deadline ticked by a driver-owned thread for wall time, a store memory cap, and output caps
+in the stdout/stderr callbacks. The guest has no sockets, no processes and no host files except its
+scratch dir preopened at /scratch: a tmpfs of ``scratch_mb`` mounted for the job, or the job's
+workspace (a filesystem of that size), so writes stop at the limit.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
-import hashlib
 import shutil
 import tempfile
 import threading
@@ -20,18 +22,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from executors.drivers.base import SCRATCH, SandboxDriver, Stopwatch, job_env
+from executors.drivers.base import SANDBOX_UID, SCRATCH, SandboxDriver, Stopwatch, job_env
+from executors.drivers.wasm_cache import DEFAULT_CACHE_DIR, ModuleCache
 from executors.errors import DriverUnavailable, JobRejected
+from executors.localfs import can_mount, chown_tree, sized_tmpfs
 from executors.spec import Job, Result
+from executors.workspaces import Workspaces, workspace_for
 
 FUEL_PER_CPU_SECOND = 10_000_000_000
 EPOCH_TICK_SECONDS = 0.01
 MODULE_DIR = Path(__file__).with_name("wasm_modules")
 BUILTIN_MODULES = {p.stem: p for p in MODULE_DIR.glob("*.wat")}
-
-
-def default_cache_dir() -> Path:
-    return Path(tempfile.gettempdir()) / "llmops-wasm-cache"
 
 
 def _wasmtime_version() -> str:
@@ -80,11 +81,11 @@ class WasmDriver(SandboxDriver):
         *,
         cache_dir: Path | None = None,
         modules: Mapping[str, Path] | None = None,
-        workspace_root: Path | None = None,
+        workspaces: Workspaces | None = None,
     ) -> None:
-        self._cache_dir = cache_dir or default_cache_dir()
+        self._cache = ModuleCache(cache_dir or DEFAULT_CACHE_DIR)
         self._module_paths = {**BUILTIN_MODULES, **(modules or {})}
-        self._workspace_root = workspace_root
+        self._workspaces = workspaces
         self._python_path = python_wasm_path()
         self._engine: Any = None
         self._linker: Any = None
@@ -104,7 +105,7 @@ class WasmDriver(SandboxDriver):
             import wasmtime  # noqa: F401
         except ImportError:
             return "wasmtime is not installed (pip install wasmtime)"
-        return ""
+        return can_mount()  # each job's /scratch is a size-capped tmpfs
 
     async def start(self) -> None:
         if self._engine is not None:
@@ -115,6 +116,8 @@ class WasmDriver(SandboxDriver):
         self._stop.clear()
         self._ticker = threading.Thread(target=self._tick, name="wasm-epoch", daemon=True)
         self._ticker.start()
+        if self._workspaces is not None:
+            await self._workspaces.start()
 
     def _load(self) -> None:
         import wasmtime
@@ -127,7 +130,7 @@ class WasmDriver(SandboxDriver):
         linker.define_wasi()
         modules = {name: self._compile(engine, path) for name, path in self._module_paths.items()}
         if self._python_path is not None:
-            modules["python"] = self._compile_cached(engine, self._python_path)
+            modules["python"] = self._cache.load(engine, self._python_path, _wasmtime_version())
         self._engine, self._linker, self._modules = engine, linker, modules
 
     def _compile(self, engine: Any, path: Path) -> Any:
@@ -135,21 +138,7 @@ class WasmDriver(SandboxDriver):
 
         if path.suffix == ".wat":
             return wasmtime.Module(engine, bytes(wasmtime.wat2wasm(path.read_text())))
-        return wasmtime.Module.from_file(engine, str(path))
-
-    def _compile_cached(self, engine: Any, path: Path) -> Any:
-        import wasmtime
-
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-        cached = self._cache_dir / f"{path.stem}-{digest}-wasmtime{_wasmtime_version()}.cwasm"
-        if cached.exists():
-            return wasmtime.Module.deserialize_file(engine, str(cached))
-        module = wasmtime.Module.from_file(engine, str(path))
-        self._cache_dir.mkdir(parents=True, exist_ok=True)
-        partial = cached.with_suffix(".tmp")
-        partial.write_bytes(module.serialize())
-        partial.replace(cached)
-        return module
+        return self._cache.load(engine, path, _wasmtime_version())
 
     def _tick(self) -> None:
         while not self._stop.wait(EPOCH_TICK_SECONDS):
@@ -160,6 +149,8 @@ class WasmDriver(SandboxDriver):
         if self._ticker is not None:
             await asyncio.to_thread(self._ticker.join)
             self._ticker = None
+            if self._workspaces is not None:
+                await self._workspaces.aclose()
         self._engine = self._linker = None
         self._modules = {}
 
@@ -174,42 +165,46 @@ class WasmDriver(SandboxDriver):
             name, argv = job.module, [job.module, *job.argv]
         else:
             raise JobRejected(f"wasm cannot run runtime {job.runtime!r} module {job.module!r}")
-        return await asyncio.to_thread(self._run_sync, job, self._modules[name], argv)
+        async with workspace_for(self._workspaces, job) as workspace:
+            return await asyncio.to_thread(self._run_sync, job, self._modules[name], argv, workspace)
 
-    def _scratch(self, job: Job, tmp: Path) -> Path:
-        if job.workspace is not None and self._workspace_root is not None:
-            path = self._workspace_root / job.workspace
-            path.mkdir(parents=True, exist_ok=True)
-            return path
-        path = tmp / "scratch"
-        path.mkdir()
-        return path
-
-    def _run_sync(self, job: Job, module: Any, argv: list[str]) -> Result:
-        import wasmtime
-
+    def _run_sync(self, job: Job, module: Any, argv: list[str], workspace: Path | None) -> Result:
         watch = Stopwatch()
-        limits = job.limits
-        out, err = _Capture(limits.output_bytes), _Capture(limits.output_bytes)
+        out, err = _Capture(job.limits.output_bytes), _Capture(job.limits.output_bytes)
         tmp = Path(tempfile.mkdtemp(prefix="llmops-wasm-"))
         try:
-            store = wasmtime.Store(self._engine)
-            store.set_limits(memory_size=limits.memory_mb * 1024 * 1024)
-            store.set_fuel(int(limits.cpu_seconds * FUEL_PER_CPU_SECOND))
-            store.set_epoch_deadline(max(1, round(limits.wall_seconds / EPOCH_TICK_SECONDS)))
-            wasi = wasmtime.WasiConfig()
-            wasi.argv = argv
-            wasi.env = list(job_env(job).items())
-            (tmp / "stdin").write_bytes(job.stdin.encode())
-            wasi.stdin_file = str(tmp / "stdin")
-            wasi.stdout_custom = out
-            wasi.stderr_custom = err
-            wasi.preopen_dir(str(self._scratch(job, tmp)), SCRATCH)
-            store.set_wasi(wasi)
-            code, trap = self._call(store, module)
+            with self._scratch(job, tmp, workspace) as scratch:
+                code, trap = self._call(self._store(job, argv, tmp, scratch, (out, err)), module)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+            if workspace is not None:  # files the guest made as the node's user: the sandbox user's
+                chown_tree(workspace, SANDBOX_UID)
         return self._result(job, code, trap, out, err, watch)
+
+    @staticmethod
+    def _scratch(job: Job, tmp: Path, workspace: Path | None) -> contextlib.AbstractContextManager[Path]:
+        """The workspace, or a tmpfs of ``scratch_mb`` mounted for this job only."""
+        if workspace is not None:
+            return contextlib.nullcontext(workspace)
+        return sized_tmpfs(tmp / "scratch", job.limits.scratch_mb)
+
+    def _store(self, job: Job, argv: list[str], tmp: Path, scratch: Path, outputs: tuple[_Capture, _Capture]) -> Any:
+        import wasmtime
+
+        limits = job.limits
+        store = wasmtime.Store(self._engine)
+        store.set_limits(memory_size=limits.memory_mb * 1024 * 1024)
+        store.set_fuel(int(limits.cpu_seconds * FUEL_PER_CPU_SECOND))
+        store.set_epoch_deadline(max(1, round(limits.wall_seconds / EPOCH_TICK_SECONDS)))
+        wasi = wasmtime.WasiConfig()
+        wasi.argv = argv
+        wasi.env = list(job_env(job).items())
+        (tmp / "stdin").write_bytes(job.stdin.encode())
+        wasi.stdin_file = str(tmp / "stdin")
+        wasi.stdout_custom, wasi.stderr_custom = outputs
+        wasi.preopen_dir(str(scratch), SCRATCH)
+        store.set_wasi(wasi)
+        return store
 
     def _call(self, store: Any, module: Any) -> tuple[int, str]:
         import wasmtime

@@ -21,6 +21,7 @@ from executors.errors import DriverUnavailable, ExecutorError
 from executors.node.agent import NodeAgent
 from executors.node.app import create_app
 from executors.node.heartbeat import Heartbeater
+from executors.workspaces import DEFAULT_ROOT, DEFAULT_TTL_S, Workspaces
 
 SECRET_ENV = "LLMOPS_NODE_SECRET"
 
@@ -38,7 +39,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--node-id", default=None)
     parser.add_argument("--heartbeat-seconds", type=float, default=5.0)
     parser.add_argument("--pool-size", type=int, default=2, help="warm Docker containers")
-    parser.add_argument("--workspace-root", type=Path, default=None)
+    parser.add_argument("--workspace-root", type=Path, default=DEFAULT_ROOT, help="tenant workspaces (root's)")
+    parser.add_argument("--workspace-ttl-s", type=float, default=DEFAULT_TTL_S, help="drop idle workspaces after")
 
 
 def parse_labels(text: str) -> dict[str, str]:
@@ -51,10 +53,11 @@ def _csv(text: str) -> list[str]:
 
 
 def build_drivers(args: argparse.Namespace) -> list[SandboxDriver]:
+    workspaces = Workspaces(args.workspace_root, ttl_s=args.workspace_ttl_s)  # one store, shared by the drivers
     options = {
-        "bwrap": {"workspace_root": args.workspace_root},
-        "wasm": {"workspace_root": args.workspace_root},
-        "docker": {"pool_size": args.pool_size},
+        "bwrap": {"workspaces": workspaces},
+        "wasm": {"workspaces": workspaces},
+        "docker": {"pool_size": args.pool_size, "workspaces": workspaces},
     }
     return [load_driver(name, **options.get(name, {})) for name in _csv(args.drivers)]
 

@@ -20,7 +20,8 @@ completion       ``model`` is canonical (aliases resolved); ``""`` for ``auto`` 
 embeddings       router picks (it then asks once per candidate, and per fallback)
 image, audio
 tool_call        the tools stage, per call: ``tool`` {name, runtime}, ``arguments``, ``secrets``
-                 it would receive, ``egress`` hosts it would reach
+                 it would receive, ``egress`` hosts it would reach, ``workspace`` it would
+                 use (``llmops.workspace``, ``""`` for none; kept under the subject's tenant)
 rag_query        rag and vector store search: ``vector_stores`` [id]; ``model`` or ``""``
 files            the Files API: ``file_id`` (``""`` on create/list)
 vector_stores    the Vector Stores API: ``vector_stores`` [id] (``[]`` on create/list)

@@ -61,6 +61,7 @@ class ToolAuthorizer:
             "model": ctx.model, "modality": "text", "tools": [entry.name],
             "tool": {"name": entry.name, "runtime": entry.spec.runtime},
             "arguments": dict(args), "secrets": secrets, "egress": egress, "vector_stores": [],
+            "workspace": ctx.extension.workspace or "",  # under the subject's tenant (gateway/kernel/policy.py)
         }
         decision = await self._gate.tool(ctx, resource)
         ob = decision.obligations

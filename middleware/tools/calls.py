@@ -18,7 +18,7 @@ from executors.spec import Job, Result
 from gateway.kernel.context import RequestContext
 from gateway.kernel.errors import GatewayError
 from middleware.tools.authorize import ToolAuthorizer, Verdict
-from middleware.tools.jobs import BadArguments, build_job, dataset_of, job_id, parse_arguments
+from middleware.tools.jobs import BadArguments, build_job, dataset_of, job_id, job_tenant, parse_arguments
 from middleware.tools.offer import Offer
 from middleware.tools.options import LoopOptions
 from middleware.tools.trace import CallTrace
@@ -74,7 +74,8 @@ class ToolCalls:
             if not verdict.allow:
                 return _denied(p, verdict)
             wid = job_id(state.ctx.request_id, step, index)
-            p.job = build_job(entry, args, verdict.grants, job_id=wid, workspace=state.options.workspace)
+            p.job = build_job(entry, args, verdict.grants, job_id=wid, workspace=state.options.workspace,
+                              tenant=job_tenant(state.ctx))
         except (BadArguments, JobRejected) as exc:
             return _failed(p, f"invalid call: {exc}")
         p.trace.decision_id = verdict.decision_id or None

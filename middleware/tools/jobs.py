@@ -8,7 +8,8 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from executors.spec import Grants, Job, Limits
+from executors.spec import DEFAULT_TENANT, Grants, Job, Limits
+from gateway.kernel.context import RequestContext
 from middleware.tools.catalog import ToolEntry
 
 _ID_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
@@ -47,18 +48,24 @@ def limits_of(entry: ToolEntry) -> Limits:
     return Limits(**entry.options.limits.model_dump(exclude_none=True))
 
 
+def job_tenant(ctx: RequestContext) -> str:
+    """The tenant a job runs for (its workspaces live under it on the node): the caller's, or "default"."""
+    return ctx.principal.tenant if ctx.principal is not None and ctx.principal.tenant else DEFAULT_TENANT
+
+
 def job_id(request_id: str, step: int, index: int) -> str:
     return _ID_UNSAFE.sub("_", f"{request_id}-s{step}-c{index}")[:120]
 
 
 def build_job(
-    entry: ToolEntry, args: Mapping[str, Any], grants: Grants, *, job_id: str, workspace: str | None
+    entry: ToolEntry, args: Mapping[str, Any], grants: Grants, *, job_id: str, workspace: str | None,
+    tenant: str = DEFAULT_TENANT,
 ) -> Job:
     """Raises ``BadArguments`` when a required argument is missing or of the wrong type."""
     spec = entry.spec
     common: dict[str, Any] = {
         "id": job_id, "tool": spec.name, "limits": limits_of(entry), "grants": grants,
-        "workspace": workspace, "driver": entry.options.driver,
+        "workspace": workspace, "driver": entry.options.driver, "tenant": tenant,
     }
     if spec.runtime == "python":
         return Job(runtime="python", code=_text(args, "code"), stdin=_text(args, "stdin", ""), **common)
