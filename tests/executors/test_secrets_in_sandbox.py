@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
 import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -22,10 +23,11 @@ import pytest_asyncio
 
 from executors.drivers import load_driver
 from executors.drivers.base import SandboxDriver
+from executors.drivers.bwrap import SECRET_FILE_MAX, secret_pipes
 from executors.drivers.docker import LABEL, SOCKET
 from executors.drivers.docker_image import image_tag
 from executors.errors import JobRejected
-from executors.spec import Grants, Job, Limits, Result
+from executors.spec import Grants, Job, Limits, Result, job_from_dict, job_to_dict
 from tests.executors.conftest import DRIVER_OPTIONS, require
 
 asyncio_test = pytest.mark.asyncio(loop_scope="session")
@@ -170,3 +172,21 @@ def test_only_granted_secrets_can_be_files() -> None:
         python_job("", Grants(secret_files=("API_KEY",)))
     with pytest.raises(JobRejected):
         python_job("", Grants(secrets={"../x": "v" * 10}, secret_files=("../x",)))
+
+
+def test_secret_files_cross_the_node_channel() -> None:
+    job = python_job("", granted("0123456789", as_file=True))
+    again = job_from_dict(json.loads(json.dumps(job_to_dict(job))))
+    assert again.grants.secret_files == ("API_KEY",) and again.grants.secrets == {"API_KEY": "0123456789"}
+
+
+def test_a_bwrap_secret_file_fits_in_one_pipe_buffer() -> None:
+    with pytest.raises(JobRejected, match="over"):
+        secret_pipes(python_job("", granted("x" * (SECRET_FILE_MAX + 1), as_file=True)))
+    pipes = secret_pipes(python_job("", granted("v" * 100, as_file=True)))
+    try:
+        assert [name for name, _ in pipes] == ["API_KEY"]
+        assert os.read(pipes[0][1], 1000) == b"v" * 100
+    finally:
+        for _, fd in pipes:
+            os.close(fd)
