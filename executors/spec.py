@@ -102,14 +102,19 @@ class BrokeredSecret:
 class Grants:
     """What a job may reach: egress hosts/CIDRs (``http_request`` only) and secrets by name.
 
-    ``secrets`` maps the env var name the tool expects to its value; ``brokered`` maps a secret's
-    name to what the node injects into ``http_request`` calls and to which hosts. ``repr=False``
-    keeps the values out of reprs and logs.
+    ``secrets`` maps a secret's name to its value; ``repr=False`` keeps the values out of reprs
+    and logs. By default no secret enters a sandbox (env, argv or files): the node uses them
+    itself (the broker) and the redactor scrubs them from outputs. ``secret_files`` names the
+    secrets the policy grants *inside* the sandbox: each is delivered as a read-only file at
+    ``/run/secrets/NAME`` on a tmpfs, readable only by the sandbox user, never as env or argv.
+    ``brokered`` maps a secret's name to what the node injects into ``http_request`` calls and to
+    which hosts.
     """
 
     egress: tuple[str, ...] = ()
     secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
     brokered: Mapping[str, BrokeredSecret] = field(default_factory=dict, repr=False)
+    secret_files: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +148,9 @@ class Job:
         for key in (*self.env, *self.grants.secrets):
             if not key or "=" in key or "\0" in key:
                 raise JobRejected(f"invalid env name {key!r}")
+        for name in self.grants.secret_files:
+            if name not in self.grants.secrets or not set(name) <= _NAME_CHARS or name[0] == ".":
+                raise JobRejected(f"secret file {name!r} is not a granted secret with a valid name")
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,6 +253,7 @@ def job_from_dict(data: Any) -> Job:
             egress=_str_tuple(grants.get("egress", ()), "grants.egress"),
             secrets=_str_map(grants.get("secrets", {}), "grants.secrets"),
             brokered=_brokered(grants.get("brokered", {})),
+            secret_files=_str_tuple(grants.get("secret_files", ()), "grants.secret_files"),
         ),
         tenant=tenant,
         **optional,

@@ -2,12 +2,14 @@
 
 Every driver enforces ``Limits`` (cpu, memory, wall, pids, output), gives the job no network, a
 read-only root, a writable scratch dir at ``SCRATCH`` and a non-root user, and builds the job's
-environment from nothing but ``job_env(job)`` (the node's own environment never enters).
+environment from nothing but ``job_env(job)`` (the node's own environment never enters, and
+granted secrets never do either: see ``Grants.secret_files`` and ``SECRETS_DIR``).
 """
 
 from __future__ import annotations
 
 import abc
+import json
 import time
 from collections.abc import Mapping
 from types import TracebackType
@@ -16,6 +18,7 @@ from typing import Self
 from executors.spec import Job, Result
 
 SCRATCH = "/scratch"
+SECRETS_DIR = "/run/secrets"
 SANDBOX_UID = 65534
 BASE_ENV: Mapping[str, str] = {
     "PATH": "/usr/local/bin:/usr/bin:/bin",
@@ -62,13 +65,37 @@ class SandboxDriver(abc.ABC):
 
 
 def job_env(job: Job) -> dict[str, str]:
-    """The complete environment of a sandboxed job: base, job env, then granted secrets."""
-    return {**BASE_ENV, **job.env, **job.grants.secrets}
+    """The complete environment of a sandboxed job: base, then job env. Never a secret."""
+    return {**BASE_ENV, **job.env}
+
+
+def encoded_size(text: str) -> int:
+    """Bytes ``text`` takes as a JSON string on the wire (UTF-8, escapes included, no quotes)."""
+    return len(json.dumps(text, ensure_ascii=False).encode()) - 2
+
+
+def fit_encoded(text: str, limit: int) -> tuple[str, bool]:
+    """The longest prefix of ``text`` whose JSON encoding fits in ``limit`` bytes; and whether it was cut.
+
+    Escapes (``\\u0001`` is 6 bytes for 1) and replacement characters (3 bytes for 1 bad byte)
+    make text grow when encoded, so the cap is checked on the encoding, by bisection.
+    """
+    if encoded_size(text) <= limit:
+        return text, False
+    low, high = 0, min(len(text), limit)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if encoded_size(text[:middle]) <= limit:
+            low = middle
+        else:
+            high = middle - 1
+    return text[:low], True
 
 
 def decode_output(data: bytes, limit: int) -> tuple[str, bool]:
-    """Text of at most ``limit`` bytes of ``data`` and whether it was cut."""
-    return data[:limit].decode("utf-8", "replace"), len(data) > limit
+    """Text of ``data`` whose JSON encoding takes at most ``limit`` bytes, and whether it was cut."""
+    text, cut = fit_encoded(data[:limit].decode("utf-8", "replace"), limit)
+    return text, cut or len(data) > limit
 
 
 class Stopwatch:

@@ -4,22 +4,36 @@ Each job gets new user, pid, net, ipc, uts and cgroup namespaces (no network at 
 ``/usr`` read-only as its whole root (``/`` itself remounted read-only), a size-capped tmpfs (or
 the job's size-capped workspace) at ``/scratch``, uid 65534, no capabilities, no-new-privs, nested user
 namespaces disabled, and a seccomp deny-list when ``python3-seccomp`` is installed. Limits:
-RLIMIT_CPU/FSIZE/NOFILE/CORE per process, a per-sandbox cgroup for memory and pids, the wall
-clock and the output cap by the supervising coroutine.
+a per-sandbox cgroup for memory, pids, CPU rate (``cpus``) and CPU time summed over the job's
+processes (killed at ``cpu_seconds``); RLIMIT_CPU/FSIZE/NOFILE/CORE per process as a backstop;
+the wall clock and the output cap by the supervising coroutine.
+
+Secrets never enter the environment or argv (of the sandbox or of bwrap itself). A secret the
+policy grants inside (``Grants.secret_files``) is written into a pipe that bwrap copies into a
+0400 file at ``/run/secrets/NAME`` on its private tmpfs root (``--ro-bind-data``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import resource
 import shutil
 import signal
 import tempfile
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from executors.drivers.base import SANDBOX_UID, SCRATCH, SandboxDriver, Stopwatch, decode_output, job_env
+from executors.drivers.base import (
+    SANDBOX_UID,
+    SCRATCH,
+    SECRETS_DIR,
+    SandboxDriver,
+    Stopwatch,
+    decode_output,
+    job_env,
+)
 from executors.drivers.cgroup import Cgroup, cgroup_version
 from executors.drivers.proc import Captured, run_capped
 from executors.drivers.seccomp import export_bpf
@@ -45,6 +59,34 @@ ROOT_BINDS = (
     "/lib64",
 )
 NOFILE = 256
+SECRET_FILE_MAX = 65536  # one pipe buffer: the value is written before bwrap starts reading
+
+
+def secret_pipes(job: Job) -> list[tuple[str, int]]:
+    """(name, read end) of a pipe holding each secret the job may read inside; close them after."""
+    pipes: list[tuple[str, int]] = []
+    try:
+        for name in job.grants.secret_files:
+            value = job.grants.secrets[name].encode()
+            if len(value) > SECRET_FILE_MAX:
+                raise JobRejected(f"secret {name!r} is over {SECRET_FILE_MAX} bytes")
+            read, write = os.pipe()
+            pipes.append((name, read))
+            with os.fdopen(write, "wb") as out:
+                out.write(value)
+    except BaseException:
+        for _, fd in pipes:
+            os.close(fd)
+        raise
+    return pipes
+
+
+def secret_args(pipes: Sequence[tuple[str, int]]) -> list[str]:
+    """bwrap arguments that copy each pipe into a read-only 0400 file under ``SECRETS_DIR``."""
+    args: list[str] = []
+    for name, fd in pipes:
+        args += ["--perms", "0400", "--ro-bind-data", str(fd), f"{SECRETS_DIR}/{name}"]
+    return args
 
 
 def rlimits(limits: Limits) -> list[tuple[int, tuple[int, int]]]:
@@ -91,8 +133,10 @@ class BwrapDriver(SandboxDriver):
         bwrap: str = "bwrap",
         python: str = "/usr/bin/python3",
         shell: str = "/bin/sh",
+        cpus: float = 1.0,
     ) -> None:
         self._bwrap = shutil.which(bwrap)
+        self._cpus = cpus
         self._python = python
         self._shell = shell
         self._workspaces = workspaces
@@ -151,7 +195,7 @@ class BwrapDriver(SandboxDriver):
         cgroup = self._make_cgroup(run_id, job.limits)
         try:
             async with workspace_for(self._workspaces, job) as workspace:
-                captured = await self._spawn(job, program, cgroup, workspace)
+                captured = await self._supervise(job, program, cgroup, workspace)
             limit = cgroup.limit_hit() if cgroup is not None else None
         finally:
             if cgroup is not None:
@@ -162,12 +206,25 @@ class BwrapDriver(SandboxDriver):
     def _make_cgroup(self, run_id: str, limits: Limits) -> Cgroup | None:
         if self._cgroup_version is None:
             return None
-        return Cgroup.create(self._cgroup_version, run_id, limits.memory_mb, limits.pids)
+        return Cgroup.create(self._cgroup_version, run_id, limits.memory_mb, limits.pids, cpus=self._cpus)
+
+    async def _supervise(self, job: Job, program: Path, cgroup: Cgroup | None, workspace: Path | None) -> Captured:
+        """Run the job with a watchdog killing the group at its CPU-time budget (all processes)."""
+        if cgroup is None or not cgroup.accounts_cpu:
+            return await self._spawn(job, program, cgroup, workspace)
+        watchdog = asyncio.create_task(cgroup.enforce_cpu(job.limits.cpu_seconds))
+        try:
+            return await self._spawn(job, program, cgroup, workspace)
+        finally:
+            watchdog.cancel()
 
     async def _spawn(self, job: Job, program: Path, cgroup: Cgroup | None, workspace: Path | None) -> Captured:
-        seccomp_fd = os.open(self._seccomp, os.O_RDONLY) if self._seccomp is not None else -1
+        pipes = secret_pipes(job)
+        fds = [fd for _, fd in pipes]
         try:
-            argv = self.argv(job, str(program), seccomp_fd, workspace)
+            seccomp_fd = os.open(self._seccomp, os.O_RDONLY) if self._seccomp is not None else -1
+            fds += [seccomp_fd] if seccomp_fd >= 0 else []
+            argv = self.argv(job, str(program), seccomp_fd, pipes, workspace)
             return await run_capped(
                 argv,
                 env=job_env(job),
@@ -175,11 +232,11 @@ class BwrapDriver(SandboxDriver):
                 output_limit=job.limits.output_bytes,
                 wall_seconds=job.limits.wall_seconds,
                 preexec=_preexec(job.limits, cgroup, os.geteuid() == 0),
-                pass_fds=(seccomp_fd,) if seccomp_fd >= 0 else (),
+                pass_fds=fds,
             )
         finally:
-            if seccomp_fd >= 0:
-                os.close(seccomp_fd)
+            for fd in fds:
+                os.close(fd)
 
     @staticmethod
     def _scratch_args(job: Job, workspace: Path | None) -> list[str]:
@@ -188,8 +245,14 @@ class BwrapDriver(SandboxDriver):
             return ["--size", str(job.limits.scratch_mb * 1024 * 1024), "--tmpfs", SCRATCH]
         return ["--bind", str(workspace), SCRATCH]
 
-    def argv(self, job: Job, program: str, seccomp_fd: int = -1, workspace: Path | None = None) -> list[str]:
-        """The full bwrap command line for ``job`` (its program file bound at /job/main)."""
+    def argv(
+        self, job: Job, program: str, seccomp_fd: int = -1, secrets: Sequence[tuple[str, int]] = (),
+        workspace: Path | None = None,
+    ) -> list[str]:
+        """The full bwrap command line for ``job`` (its program file bound at /job/main).
+
+        ``secrets``: (name, fd) pairs from ``secret_pipes``; only fd numbers reach the argv.
+        """
         assert self._bwrap is not None
         command = {"python": [self._python, "-I", "-S", "/job/main"], "shell": [self._shell, "/job/main"]}
         tail = (
@@ -215,6 +278,7 @@ class BwrapDriver(SandboxDriver):
             "--ro-bind",
             program,
             "/job/main",
+            *secret_args(secrets),
             "--remount-ro",
             "/",
             "--chdir",

@@ -7,6 +7,20 @@ container runs the runner (``docker_runner.py``) blocked on its attached stdin; 
 line in and one JSON line out over that socket, so no ``docker exec`` is paid. Each container
 serves one job and is then removed, while the pool refills in the background. Jobs whose limits
 differ from the pool's profile get a cold container with exactly their limits.
+
+CPU: ``--cpus`` caps the rate; CPU time is summed over all of a job's processes and the job is
+killed at ``cpu_seconds``: by the runner, from the container's cgroup, for python and shell jobs;
+by the driver, from the container's cgroup on the host, for image tools (no runner inside).
+
+The result channel cannot be forged by the job: the host sends a fresh random token after the
+job frame, which the runner reads only after forking the job, and accepts only the answer line
+that starts with it (``docker_runner.py`` says why the job can neither read the token nor write
+to the runner's stdout).
+
+Secrets never enter a container's environment, command or inspect output. A secret the policy
+grants inside (``Grants.secret_files``) is a 0400 file owned by the sandbox user in a root-only
+0700 directory on the host's tmpfs (``secrets_root``), bind-mounted read-only at
+``/run/secrets/NAME`` of a cold container and removed after the job.
 """
 
 from __future__ import annotations
@@ -17,11 +31,23 @@ import contextlib
 import json
 import logging
 import os
+import secrets
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from executors.drivers.base import SANDBOX_UID, SCRATCH, SandboxDriver, Stopwatch, decode_output, job_env
+from executors.drivers.base import (
+    SANDBOX_UID,
+    SCRATCH,
+    SECRETS_DIR,
+    SandboxDriver,
+    Stopwatch,
+    decode_output,
+    job_env,
+)
+from executors.drivers.cgroup import Cgroup
 from executors.drivers.docker_image import RUNNER_PATH, build_image, image_tag
 from executors.errors import DriverUnavailable, JobRejected, SandboxError
 from executors.spec import Job, Limits, Result
@@ -32,6 +58,41 @@ SOCKET = "/var/run/docker.sock"
 LABEL = "llmops.sandbox"
 GRACE_SECONDS = 5.0
 RUNNER_COMMAND = ["/usr/bin/python3", "-I", RUNNER_PATH]
+SECRETS_ROOT = Path("/dev/shm")
+Binds = dict[str, dict[str, str]]
+
+
+def write_secret_files(job: Job, root: Path) -> Path | None:
+    """A fresh root-only dir under ``root`` holding each granted secret file (0400, sandbox uid)."""
+    if not job.grants.secret_files:
+        return None
+    directory = Path(tempfile.mkdtemp(prefix="llmops-secrets-", dir=root))
+    for name in job.grants.secret_files:
+        fd = os.open(directory / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o400)
+        try:
+            os.write(fd, job.grants.secrets[name].encode())
+            with contextlib.suppress(PermissionError):
+                os.fchown(fd, SANDBOX_UID, SANDBOX_UID)
+        finally:
+            os.close(fd)
+    return directory
+
+
+def secret_binds(job: Job, directory: Path | None) -> Binds:
+    """Read-only bind mounts of the secret files at ``SECRETS_DIR/NAME`` (paths only, no values)."""
+    if directory is None:
+        return {}
+    return {str(directory / n): {"bind": f"{SECRETS_DIR}/{n}", "mode": "ro"} for n in job.grants.secret_files}
+
+
+def answer_line(stdout: bytes, token: bytes) -> bytes | None:
+    """The runner's answer: the complete line that starts with ``token`` (None until it is there)."""
+    start = stdout.find(b"\n" + token + b" ")
+    if start < 0:
+        return None
+    start += len(token) + 2
+    end = stdout.find(b"\n", start)
+    return stdout[start:end] if end >= 0 else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,9 +166,12 @@ class _Attached:
 
 
 async def _read_frames(
-    reader: asyncio.StreamReader, cap: int, until_newline: bool
+    reader: asyncio.StreamReader, cap: int, token: bytes | None
 ) -> tuple[bytes, bytes, bool]:
-    """Demultiplex Docker's attach stream into (stdout, stderr, overflow); stop at EOF or a stdout newline."""
+    """Demultiplex Docker's attach stream into (stdout, stderr, overflow).
+
+    Stops at EOF, once a stream passes ``cap`` bytes, or (with ``token``) at the runner's answer.
+    """
     streams = {1: bytearray(), 2: bytearray()}
     while True:
         try:
@@ -116,11 +180,10 @@ async def _read_frames(
             break
         payload = await reader.readexactly(int.from_bytes(header[4:8], "big"))
         buffer = streams.get(header[0], streams[2])
-        if len(buffer) <= cap:
-            buffer += payload
-        if len(streams[1]) + len(streams[2]) > 2 * cap:
-            return bytes(streams[1]), bytes(streams[2]), True
-        if until_newline and b"\n" in streams[1]:
+        buffer += payload
+        if len(buffer) > cap:
+            return bytes(streams[1][: cap + 1]), bytes(streams[2][: cap + 1]), True
+        if token is not None and b"\n" in payload and answer_line(bytes(streams[1]), token) is not None:
             break
     return bytes(streams[1]), bytes(streams[2]), False
 
@@ -140,7 +203,9 @@ class DockerDriver(SandboxDriver):
         image: str | None = None,
         base_url: str = f"unix://{SOCKET}",
         workspaces: Workspaces | None = None,
+        secrets_root: Path = SECRETS_ROOT,
     ) -> None:
+        self._secrets_root = secrets_root
         self._pool_size = pool_size
         self._profile = Profile.of(default_limits or Limits())
         self._cpus = cpus
@@ -255,10 +320,11 @@ class DockerDriver(SandboxDriver):
         image: str | None = None,
         *,
         stdin_once: bool = False,
+        binds: Binds | None = None,
     ) -> _Attached:
         """Create, attach to and start a hardened container (``stdin_once``: EOF after the first input)."""
         created = await asyncio.to_thread(
-            self._create, profile, command, env or {}, image or self._image, stdin_once
+            self._create, profile, command, env or {}, image or self._image, stdin_once, binds or {}
         )
         container_id, wrapper = created
         raw = wrapper._sock
@@ -267,13 +333,15 @@ class DockerDriver(SandboxDriver):
         return _Attached(container_id, reader, writer, wrapper)
 
     def _create(
-        self, profile: Profile, command: list[str], env: dict[str, str], image: str, stdin_once: bool
+        self, profile: Profile, command: list[str], env: dict[str, str], image: str, stdin_once: bool, binds: Binds
     ) -> tuple[str, Any]:
         import docker
 
         api = self._client.api
         try:
-            config = api.create_host_config(**host_config(profile, self._cpus))
+            options = host_config(profile, self._cpus)
+            all_binds = {**options.pop("binds", {}), **binds}  # the workspace and the secret files
+            config = api.create_host_config(**options, binds=all_binds or None)
             spec = api.create_container_config(
                 image, command, environment=env, host_config=config, **CREATE_OPTIONS
             )
@@ -296,30 +364,52 @@ class DockerDriver(SandboxDriver):
         with contextlib.suppress(docker.errors.DockerException):
             self._client.api.remove_container(container_id, force=True)
 
-    async def _take(self, profile: Profile) -> _Attached:
-        if profile == self._profile and not self._pool.empty():
+    async def _take(self, profile: Profile, binds: Binds) -> _Attached:
+        if profile == self._profile and not binds and not self._pool.empty():
             attached = self._pool.get_nowait()
             self._refill_wanted.set()
             return attached
-        return await self._launch(profile, RUNNER_COMMAND)
+        return await self._launch(profile, RUNNER_COMMAND, binds=binds)
 
     async def run(self, job: Job) -> Result:
         if job.runtime not in self.runtimes:
             raise JobRejected(f"docker cannot run runtime {job.runtime!r}")
         await self.start()
         watch = Stopwatch()
-        async with workspace_for(self._workspaces, job) as workspace:
-            profile = Profile.of(job.limits, workspace)
-            if job.runtime == "image":
-                return await self._run_image(job, watch, profile)
-            attached = await self._take(profile)
-            try:
-                return await self._exchange(attached, job, watch)
-            finally:
-                self._discard(attached)
+        secret_dir = write_secret_files(job, self._secrets_root)
+        try:
+            binds = secret_binds(job, secret_dir)
+            async with workspace_for(self._workspaces, job) as workspace:
+                profile = Profile.of(job.limits, workspace)
+                if job.runtime == "image":
+                    return await self._run_image(job, watch, profile, binds)
+                attached = await self._take(profile, binds)
+                try:
+                    return await self._exchange(attached, job, watch)
+                finally:
+                    self._discard(attached)
+        finally:
+            if secret_dir is not None:
+                shutil.rmtree(secret_dir, ignore_errors=True)
 
     async def _exchange(self, attached: _Attached, job: Job, watch: Stopwatch) -> Result:
-        frame = {
+        """Send the job frame, then the answer token (read by the runner only after it forked the job)."""
+        token = secrets.token_hex(16).encode()
+        frame = json.dumps(self._frame(job)).encode()
+        attached.writer.write(b"%d\n" % len(frame) + frame + token + b"\n")
+        cap = 3 * job.limits.output_bytes + 65536
+        try:
+            await attached.writer.drain()
+            out, err, _ = await asyncio.wait_for(
+                _read_frames(attached.reader, cap, token), job.limits.wall_seconds + GRACE_SECONDS
+            )
+        except (TimeoutError, ConnectionError):
+            return Result(-9, "", "", self.name, watch.ms(), timed_out=True, limit="wall")
+        return self._decode(answer_line(out, token), err, job, watch)
+
+    @staticmethod
+    def _frame(job: Job) -> dict[str, Any]:
+        return {
             "runtime": job.runtime,
             "code": job.code,
             "argv": list(job.argv),
@@ -331,20 +421,12 @@ class DockerDriver(SandboxDriver):
                 "output_bytes": job.limits.output_bytes,
             },
         }
-        attached.writer.write(json.dumps(frame).encode() + b"\n")
-        cap = 3 * job.limits.output_bytes + 65536
-        try:
-            await attached.writer.drain()
-            out, err, _ = await asyncio.wait_for(
-                _read_frames(attached.reader, cap, True), job.limits.wall_seconds + GRACE_SECONDS
-            )
-        except (TimeoutError, ConnectionError):
-            return Result(-9, "", "", self.name, watch.ms(), timed_out=True, limit="wall")
-        return self._decode(out, err, job, watch)
 
-    def _decode(self, out: bytes, err: bytes, job: Job, watch: Stopwatch) -> Result:
+    def _decode(self, line: bytes | None, err: bytes, job: Job, watch: Stopwatch) -> Result:
         try:
-            answer = json.loads(out.split(b"\n", 1)[0])
+            if line is None:
+                raise ValueError("no authenticated answer")
+            answer = json.loads(line)
             if "error" in answer:
                 raise SandboxError(f"runner failed: {answer['error']}")
             stdout, cut_out = decode_output(base64.b64decode(answer["stdout"]), job.limits.output_bytes)
@@ -362,11 +444,13 @@ class DockerDriver(SandboxDriver):
             limit=answer["limit"],
         )
 
-    async def _run_image(self, job: Job, watch: Stopwatch, profile: Profile) -> Result:
+    async def _run_image(self, job: Job, watch: Stopwatch, profile: Profile, binds: Binds) -> Result:
         """A user-defined tool image: cold container running ``job.argv``, stdin then EOF."""
         if not job.image or not job.argv:
             raise JobRejected("an image job needs image and argv")
-        attached = await self._launch(profile, list(job.argv), job_env(job), job.image, stdin_once=True)
+        attached = await self._launch(profile, list(job.argv), job_env(job), job.image, stdin_once=True, binds=binds)
+        group = await self._group_of(attached.container_id)
+        watchdog = asyncio.create_task(group.enforce_cpu(job.limits.cpu_seconds)) if group else None
         try:
             attached.writer.write(job.stdin.encode())
             await attached.writer.drain()
@@ -374,22 +458,41 @@ class DockerDriver(SandboxDriver):
                 attached.writer.write_eof()
             cap = job.limits.output_bytes
             out, err, overflow = await asyncio.wait_for(
-                _read_frames(attached.reader, cap, False), job.limits.wall_seconds
+                _read_frames(attached.reader, cap, None), job.limits.wall_seconds
             )
-            state = await asyncio.to_thread(self._client.api.wait, attached.container_id, timeout=5)
+            code = -9 if overflow else await self._exit_code(attached.container_id)
         except TimeoutError:
             return Result(-9, "", "", self.name, watch.ms(), timed_out=True, limit="wall")
         finally:
+            if watchdog is not None:
+                watchdog.cancel()
             self._discard(attached)
         stdout, cut_out = decode_output(out, cap)
         stderr, cut_err = decode_output(err, cap)
         truncated = overflow or cut_out or cut_err
+        cpu = group is not None and group.cpu_exceeded
         return Result(
-            int(state.get("StatusCode", -1)),
+            code,
             stdout,
             stderr,
             self.name,
             watch.ms(),
             truncated=truncated,
-            limit="output" if truncated else None,
+            limit="cpu" if cpu else ("output" if truncated else None),
         )
+
+    async def _group_of(self, container_id: str) -> Cgroup | None:
+        """The container's cgroup on the host, to sum its CPU time (None if it cannot be read)."""
+        import docker
+
+        try:
+            state = await asyncio.to_thread(self._client.api.inspect_container, container_id)
+        except docker.errors.DockerException:
+            return None
+        pid = int(state.get("State", {}).get("Pid") or 0)
+        group = Cgroup.of_process(pid) if pid > 0 else None
+        return group if group is not None and group.accounts_cpu else None
+
+    async def _exit_code(self, container_id: str) -> int:
+        state = await asyncio.to_thread(self._client.api.wait, container_id, timeout=5)
+        return int(state.get("StatusCode", -1))

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from executors.drivers.base import SANDBOX_UID, SCRATCH, SandboxDriver, Stopwatch, job_env
+from executors.drivers.base import SANDBOX_UID, SCRATCH, SandboxDriver, Stopwatch, decode_output, fit_encoded, job_env
 from executors.drivers.wasm_cache import DEFAULT_CACHE_DIR, ModuleCache
 from executors.errors import DriverUnavailable, JobRejected
 from executors.localfs import can_mount, chown_tree, sized_tmpfs
@@ -158,6 +158,8 @@ class WasmDriver(SandboxDriver):
         return sorted(self._module_paths)
 
     async def run(self, job: Job) -> Result:
+        if job.grants.secret_files:  # no tmpfs file or fd to hand a WASI guest without a disk copy
+            raise JobRejected("wasm cannot deliver secret files; run the tool with bwrap or docker")
         await self.start()
         if job.runtime == "python" and "python" in self._modules:
             name, argv = "python", ["python", "-I", "-c", job.code, *job.argv]
@@ -236,14 +238,15 @@ class WasmDriver(SandboxDriver):
             limit = "output"
         if trap:
             stderr_text += f"\n[wasm trap] {limit or trap.splitlines()[-1]}"
-        limit_bytes = job.limits.output_bytes
+        stdout, cut_out = decode_output(bytes(out.data), job.limits.output_bytes)
+        stderr, cut_err = fit_encoded(stderr_text, job.limits.output_bytes)
         return Result(
             exit_code=code,
-            stdout=out.data[:limit_bytes].decode("utf-8", "replace"),
-            stderr=stderr_text[:limit_bytes],
+            stdout=stdout,
+            stderr=stderr,
             driver=self.name,
             duration_ms=watch.ms(),
-            truncated=out.overflow or err.overflow,
+            truncated=out.overflow or err.overflow or cut_out or cut_err,
             timed_out=timed_out,
             limit=limit,
         )

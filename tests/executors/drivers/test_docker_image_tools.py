@@ -14,7 +14,8 @@ from executors.spec import Grants, Job, Limits
 from tests.executors.conftest import require
 
 UPPER = (
-    "import sys, os; print(sys.stdin.read().upper()); print(os.getuid()); print(os.environ.get('TOKEN', '-'))"
+    "import sys, os; print(sys.stdin.read().upper()); print(os.getuid()); print(os.environ.get('TOKEN', '-'));"
+    " print(open('/run/secrets/TOKEN').read() if os.path.exists('/run/secrets/TOKEN') else '-')"
 )
 
 
@@ -42,8 +43,12 @@ async def test_an_image_tool_reads_stdin_as_a_non_root_user(docker: SandboxDrive
 
 
 @pytest.mark.asyncio(loop_scope="session")
-async def test_an_image_tool_gets_a_secret_only_when_granted(docker: SandboxDriver) -> None:
+async def test_an_image_tool_gets_a_secret_only_as_a_granted_file(docker: SandboxDriver) -> None:
     result = await docker.run(tool_job("x", Grants(secrets={"TOKEN": "s3cr3t-value"})))
     assert result.exit_code == 0, result.stderr
-    # The driver injects what was granted; the node agent redacts it from outputs (tests/executors/node).
-    assert result.stdout.split()[-1] == "s3cr3t-value"
+    assert result.stdout.split()[-2:] == ["-", "-"]  # granted, but not inside: neither env nor file
+    as_file = Grants(secrets={"TOKEN": "s3cr3t-value"}, secret_files=("TOKEN",))
+    result = await docker.run(tool_job("x", as_file))
+    assert result.exit_code == 0, result.stderr
+    # The driver hands over what was granted as a file; the node agent redacts it from outputs.
+    assert result.stdout.split()[-2:] == ["-", "s3cr3t-value"]

@@ -103,8 +103,8 @@ async def test_outputs_are_redacted(node: str) -> None:
             id="j2",
             tool="python",
             runtime="python",
-            code="import os;print(os.environ['API_KEY'])",
-            grants=Grants(secrets={"API_KEY": "sk-live-123456"}),
+            code="print(open('/run/secrets/API_KEY').read())",
+            grants=Grants(secrets={"API_KEY": "sk-live-123456"}, secret_files=("API_KEY",)),
         )
         result = await client.run(job)
     assert "sk-live-123456" not in result.stdout
