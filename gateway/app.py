@@ -172,7 +172,7 @@ def _nodes(door: FrontDoor, gateway: Gateway, channel: NodeChannel | None) -> li
     nodes = NodeAdmin(scheduler.book, scheduler, gateway.log, gateway.settings.tools.enrollment.token_ttl_s)
     tokens, table, revoke = "/admin/nodes/tokens", "/admin/nodes", "/admin/nodes/{node_id}/revoke"
     return [
-        door.json(channel.enroll_path, "POST", Door("node", "node_heartbeat", "node_enroll"), channel.enroll,
+        door.json(channel.enroll_path, "POST", Door("node", "node_enroll", "node_enroll"), channel.enroll,
                   status=201),
         door.json(channel.heartbeat_path, "POST", Door("node", "node_heartbeat", "node_heartbeat"), channel.heartbeat),
         door.json(tokens, "POST", _admin_door(tokens), nodes.issue, status=201),

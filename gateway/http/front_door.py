@@ -57,7 +57,7 @@ class Door:
     """How a route is entered. ``action`` names the policy action (``chain`` routes: the chain asks)."""
 
     auth: AuthMode
-    action: Action | Literal["health", "metrics", "node_heartbeat"]
+    action: Action | Literal["health", "metrics", "node_heartbeat", "node_enroll"]
     label: str
     resource: Resource | None = None  # ask the policy at the door with this resource
     limited: bool = False

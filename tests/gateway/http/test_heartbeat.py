@@ -38,7 +38,7 @@ def client_for(channel: NodeChannel) -> httpx.AsyncClient:
                      node_auth=channel.verify)
     app = Starlette(routes=[
         door.json(PATH, "POST", Door("node", "node_heartbeat", "node_heartbeat"), channel.heartbeat),
-        door.json(ENROLL, "POST", Door("node", "node_heartbeat", "node_enroll"), channel.enroll, status=201),
+        door.json(ENROLL, "POST", Door("node", "node_enroll", "node_enroll"), channel.enroll, status=201),
     ])
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://cp")
 
