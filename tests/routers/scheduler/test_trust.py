@@ -100,7 +100,7 @@ async def test_a_frozen_node_is_given_up_within_its_interval_and_the_job_re_plac
         with suppress(asyncio.CancelledError):
             await beats
     assert done.node.id == "b-good" and done.attempts == 2
-    assert elapsed < 1.0  # 1.5 heartbeat intervals (0.3 s) plus one watch period, not the 15 s job deadline
+    assert elapsed < 2.0  # about 1.5 heartbeat intervals (0.3 s) plus one watch period: not the 10 s deadline
     assert s.inflight("a-frozen") == 0
 
 
