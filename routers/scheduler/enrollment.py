@@ -8,11 +8,14 @@ results are refused and it is sent nothing.
 
 The control plane's own Ed25519 key (signs every job, pinned by nodes at enrollment) and the book
 live in ``state_dir`` (``control-plane.key`` and ``nodes.json``, both 0600) when one is configured;
-otherwise in process, and nodes must enroll again after a restart.
+otherwise in process, and nodes must enroll again after a restart. Replicas may share one
+``state_dir`` (a shared volume with ``flock``): every change is made under ``nodes.lock`` on the
+latest file, and reads pick up another replica's changes (enrollment, revocation) at once.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import hmac
 import json
@@ -20,7 +23,8 @@ import os
 import re
 import secrets
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -75,8 +79,8 @@ class NodeBook:
         self._clock = clock
         self._nodes: dict[str, EnrolledNode] = {}
         self._invitations: dict[str, Invitation] = {}
-        if path is not None and path.exists():
-            self._load(path)
+        self._version: tuple[int, int, int] | None = None
+        self._refresh()
 
     @classmethod
     def open(cls, state_dir: str | None) -> NodeBook:
@@ -92,30 +96,30 @@ class NodeBook:
         if node_id is not None and not _NODE_ID.match(node_id):
             raise InvalidRequest(f"invalid node id {node_id!r}", param="node_id")
         now = self._clock()
-        self._invitations = {d: i for d, i in self._invitations.items() if i.expires_at >= now}
         secret = secrets.token_hex(32)
         expires = now + ttl_s
-        self._invitations[_digest(secret)] = Invitation(_digest(secret), expires, dict(labels), node_id)
-        self._save()
+        with self._writing():
+            self._invitations = {d: i for d, i in self._invitations.items() if i.expires_at >= now}
+            self._invitations[_digest(secret)] = Invitation(_digest(secret), expires, dict(labels), node_id)
         return f"{TOKEN_PREFIX}.{secret}.{fingerprint(self.public_key)}", expires
 
     def enroll(self, token: str, node_id: str, public_key: str, cert_sha256: str) -> EnrolledNode:
         """Record a node under a valid, unused token. ``EnrollmentRefused`` (401), ``NodeIdTaken`` (409)."""
-        invitation = self._invitation(token)
         if not _NODE_ID.match(node_id) or not _SHA256.match(cert_sha256):
             raise InvalidRequest("enrollment needs a valid node_id and cert_sha256")
-        if invitation.node_id is not None and invitation.node_id != node_id:
-            raise EnrollmentRefused("This join token is for another node id.")
-        if node_id in self._nodes:
-            raise NodeIdTaken(f"Node id {node_id!r} is enrolled already; it cannot be enrolled again.")
         try:
             load_public(public_key)
         except AuthError as exc:
             raise InvalidRequest(str(exc), param="public_key") from None
-        del self._invitations[invitation.digest]
-        node = EnrolledNode(node_id, public_key, cert_sha256, dict(invitation.labels), self._clock())
-        self._nodes[node_id] = node
-        self._save()
+        with self._writing():
+            invitation = self._invitation(token)
+            if invitation.node_id is not None and invitation.node_id != node_id:
+                raise EnrollmentRefused("This join token is for another node id.")
+            if node_id in self._nodes:
+                raise NodeIdTaken(f"Node id {node_id!r} is enrolled already; it cannot be enrolled again.")
+            del self._invitations[invitation.digest]
+            node = EnrolledNode(node_id, public_key, cert_sha256, dict(invitation.labels), self._clock())
+            self._nodes[node_id] = node
         return node
 
     def _invitation(self, token: str) -> Invitation:
@@ -129,28 +133,57 @@ class NodeBook:
         return found
 
     def get(self, node_id: str) -> EnrolledNode | None:
+        self._refresh()
         return self._nodes.get(node_id)
 
     def trusted(self, node_id: str) -> EnrolledNode | None:
         """The node if it is enrolled and not revoked."""
-        node = self._nodes.get(node_id)
+        node = self.get(node_id)
         return node if node is not None and node.trusted else None
 
     def revoke(self, node_id: str) -> EnrolledNode:
-        node = self._nodes.get(node_id)
-        if node is None:
-            raise NotFound(f"No enrolled node {node_id!r}.", code="node_not_found")
-        if node.trusted:
-            node = self._nodes[node_id] = replace(node, revoked_at=self._clock())
-            self._save()
+        with self._writing():
+            node = self._nodes.get(node_id)
+            if node is None:
+                raise NotFound(f"No enrolled node {node_id!r}.", code="node_not_found")
+            if node.trusted:
+                node = self._nodes[node_id] = replace(node, revoked_at=self._clock())
         return node
 
     def nodes(self) -> list[EnrolledNode]:
+        self._refresh()
         return sorted(self._nodes.values(), key=lambda n: n.node_id)
 
-    def _save(self) -> None:
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Change the book under the lock, starting from the latest file; saved only if the change succeeds."""
+        if self._path is None:
+            yield
+            return
+        fd = os.open(self._path.with_suffix(".lock"), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            self._refresh(force=True)
+            yield
+            self._save()
+        finally:
+            os.close(fd)  # releases the lock
+
+    def _refresh(self, *, force: bool = False) -> None:
+        """Re-read the file when another replica (or process) has replaced it."""
         if self._path is None:
             return
+        try:
+            info = os.stat(self._path)
+        except FileNotFoundError:
+            return
+        version = (info.st_ino, info.st_mtime_ns, info.st_size)
+        if force or version != self._version:
+            self._load(self._path)
+            self._version = version
+
+    def _save(self) -> None:
+        assert self._path is not None
         data = {"nodes": [n.to_json() for n in self._nodes.values()],
                 "invitations": [{**asdict(i), "labels": dict(i.labels)} for i in self._invitations.values()]}
         tmp = self._path.with_suffix(".tmp")
@@ -158,6 +191,8 @@ class NodeBook:
         with os.fdopen(fd, "w") as out:
             json.dump(data, out)
         os.replace(tmp, self._path)
+        info = os.stat(self._path)
+        self._version = (info.st_ino, info.st_mtime_ns, info.st_size)
 
     def _load(self, path: Path) -> None:
         data = json.loads(read_private(path))
