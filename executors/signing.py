@@ -40,6 +40,11 @@ MAX_SKEW_SECONDS = 60.0
 _PREFIX = "ed25519="
 
 
+def audience(node_id: str, boot: str) -> str:
+    """Who a job is for: one node id and one run of its process (``boot``, random per process)."""
+    return f"{node_id}@{boot}" if boot else node_id
+
+
 def _canonical(method: str, path: str, timestamp: str, nonce: str, signer: str, audience: str,
                body: bytes) -> bytes:
     digest = hashlib.sha256(body).hexdigest()

@@ -42,7 +42,9 @@ async def status(request: Request) -> JSONResponse:
     return JSONResponse(_agent(request).status())
 
 
-def create_app(agent: NodeAgent, *, identity: NodeIdentity, heartbeat: Heartbeater | None = None) -> Starlette:
+def create_app(
+    agent: NodeAgent, *, identity: NodeIdentity, boot: str, heartbeat: Heartbeater | None = None
+) -> Starlette:
     """The node app; its lifespan starts and closes the agent (and the heartbeats, if given)."""
 
     @asynccontextmanager
@@ -59,7 +61,7 @@ def create_app(agent: NodeAgent, *, identity: NodeIdentity, heartbeat: Heartbeat
 
     app = Starlette(
         routes=[Route("/v1/jobs", run_job, methods=["POST"]), Route("/v1/status", status, methods=["GET"])],
-        middleware=[Middleware(SignatureMiddleware, node_id=identity.node_id, key=identity.key,
+        middleware=[Middleware(SignatureMiddleware, node_id=identity.node_id, boot=boot, key=identity.key,
                                control_plane=identity.control_plane)],
         lifespan=lifespan,
     )

@@ -1,8 +1,10 @@
-"""``SignatureMiddleware``: pure ASGI; every request must be signed by the control plane *for this node*,
-and every answer is signed by this node (see ``executors.signing``).
+"""``SignatureMiddleware``: pure ASGI; every request must be signed by the control plane *for this node
+process*, and every answer is signed by this node (see ``executors.signing``).
 
-A request signed for another node, a replayed nonce, a stale timestamp or a key other than the one
-pinned at enrollment is a 401 before any handler runs.
+The audience is ``NODE_ID@BOOT``: ``BOOT`` is random per process and sent in every heartbeat, so a
+job captured before a restart is refused after it, although the restarted process has forgotten the
+nonces it saw. A request signed for another node or boot, a replayed nonce, a stale timestamp or a
+key other than the one pinned at enrollment is a 401 before any handler runs.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from executors.errors import AuthError
-from executors.signing import CONTROL_PLANE, NONCE_HEADER, NonceCache, sign, verify
+from executors.signing import CONTROL_PLANE, NONCE_HEADER, NonceCache, audience, sign, verify
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -49,10 +51,11 @@ async def _read_body(receive: Receive) -> bytes | None:
 class SignatureMiddleware:
     """401 unless the control plane's pinned key signed the request for ``node_id``; answers signed back."""
 
-    def __init__(self, app: ASGIApp, *, node_id: str, key: Ed25519PrivateKey, control_plane: Ed25519PublicKey,
-                 nonces: NonceCache | None = None) -> None:
+    def __init__(self, app: ASGIApp, *, node_id: str, boot: str, key: Ed25519PrivateKey,
+                 control_plane: Ed25519PublicKey, nonces: NonceCache | None = None) -> None:
         self.app = app
         self.node_id = node_id
+        self.audience = audience(node_id, boot)
         self.key = key
         self.control_plane = control_plane
         self.nonces = nonces or NonceCache()
@@ -68,7 +71,7 @@ class SignatureMiddleware:
         path = scope["path"] + (f"?{query}" if query else "")
         try:
             verify(self.control_plane, scope["method"], path, headers, body, signer=CONTROL_PLANE,
-                   audience=self.node_id, nonces=self.nonces, now=time.time())
+                   audience=self.audience, nonces=self.nonces, now=time.time())
         except AuthError as exc:
             return await _reply(send, 401, b'{"error": "unauthorized: %s"}' % str(exc).encode())
         delivered = False

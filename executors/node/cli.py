@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import secrets
 import socket
 import sys
 import uuid
@@ -110,11 +111,13 @@ async def serve(args: argparse.Namespace) -> None:
     url = f"https://{args.host}:{sock.getsockname()[1]}"
     agent = NodeAgent(identity.node_id, build_drivers(args), slots=args.slots, labels=parse_labels(args.labels),
                       datasets=_csv(args.datasets))
+    boot = secrets.token_hex(8)  # this process: jobs signed for an earlier one are refused
     heartbeat = None
     if args.control_plane:
         heartbeat = Heartbeater(args.control_plane, identity.node_id, identity.key,
-                                lambda: {**agent.status(), "url": url}, interval=args.heartbeat_seconds)
-    app = create_app(agent, identity=identity, heartbeat=heartbeat)
+                                lambda: {**agent.status(), "url": url, "boot": boot},
+                                interval=args.heartbeat_seconds)
+    app = create_app(agent, identity=identity, boot=boot, heartbeat=heartbeat)
     config = uvicorn.Config(app, log_level="warning", lifespan="on", ssl_certfile=str(identity.cert_file),
                             ssl_keyfile=str(identity.tls_key_file))
     server = uvicorn.Server(config)

@@ -16,7 +16,7 @@ import aiohttp
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from executors.errors import AuthError, JobRejected, NodeError
-from executors.signing import CONTROL_PLANE, NONCE_HEADER, sign, verify
+from executors.signing import CONTROL_PLANE, NONCE_HEADER, audience, sign, verify
 from executors.spec import Job, Result, job_to_dict, result_from_dict
 
 
@@ -46,10 +46,12 @@ class NodeClient:
         key: Ed25519PrivateKey,
         pin: NodePin,
         *,
+        boot: str = "",
         session: aiohttp.ClientSession | None = None,
         timeout: float = 120.0,
     ) -> None:
         self._base = base_url.rstrip("/")
+        self._audience = audience(pin.node_id, boot)
         self._key = key
         self._pin = pin
         self._tls = aiohttp.Fingerprint(pin.cert_sha256)  # one object: pooled connections are keyed by it
@@ -67,7 +69,7 @@ class NodeClient:
     def signed(self, method: str, path: str, payload: Any) -> SignedRequest:
         """A request signed for this node only, with a fresh nonce."""
         body = b"" if payload is None else json.dumps(payload).encode()
-        headers = sign(self._key, method, path, body, signer=CONTROL_PLANE, audience=self._pin.node_id)
+        headers = sign(self._key, method, path, body, signer=CONTROL_PLANE, audience=self._audience)
         return SignedRequest(method, path, body, {"content-type": "application/json", **headers})
 
     async def send(self, request: SignedRequest) -> Any:

@@ -47,7 +47,7 @@ class NodeAdmin:
             seen = live.get(node.node_id) if node.trusted else None
             extra = {"live": seen is not None, "url": seen.url if seen else None,
                      "drivers": list(seen.drivers) if seen else [], "free_slots": seen.free_slots if seen else 0,
-                     "slots": seen.slots if seen else 0}
+                     "slots": seen.slots if seen else 0, "boot": seen.boot if seen else None}
             data.append({**node.to_json(), **extra})
         return {"object": "list", "data": data, "control_plane_key": self._book.public_key}
 

@@ -25,16 +25,16 @@ class NodeClients:
         # No pool limit, so waiting for a pooled connection never counts against that budget.
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, connect=2, sock_connect=2),
                                               connector=aiohttp.TCPConnector(limit=0))
-        self._clients: dict[tuple[str, str], NodeClient] = {}
+        self._clients: dict[tuple[str, str, str], NodeClient] = {}
 
     async def run(self, node: NodeInfo, job: Job) -> Result:
         enrolled = self._book.trusted(node.id)
         if enrolled is None or not node.url.startswith("https://"):
             raise AuthError(f"node {node.id} is not an enrolled, unrevoked node reachable over TLS")
-        client = self._clients.get((node.id, node.url))
+        client = self._clients.get((node.id, node.url, node.boot))
         if client is None:
-            client = NodeClient(node.url, self._book.key, enrolled.pin(), session=self._session)
-            self._clients[(node.id, node.url)] = client
+            client = NodeClient(node.url, self._book.key, enrolled.pin(), boot=node.boot, session=self._session)
+            self._clients[(node.id, node.url, node.boot)] = client
         result = await client.run(job)
         if self._book.trusted(node.id) is None:
             raise AuthError(f"node {node.id} was revoked while running job {job.id}: its result is refused")

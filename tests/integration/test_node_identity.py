@@ -242,15 +242,17 @@ def test_a_replayed_job_gets_nothing(plane: Plane) -> None:
     job = Job(id="replay-1", tool="python", runtime="python", code="print(6 * 7)", driver="bwrap")
 
     async def run() -> None:
-        async with NodeClient(plane.nodes["node-plain"].url, cp_key, pin(plane, "node-plain")) as plain:
+        async with NodeClient(plane.nodes["node-plain"].url, cp_key, pin(plane, "node-plain"),
+                              boot=listed(plane)["node-plain"]["boot"]) as plain:
             captured = plain.signed("POST", "/v1/jobs", job_to_dict(job))
             first = await plain.send(captured)
             assert first["stdout"].strip() == "42"
             with pytest.raises(AuthError, match="replayed nonce"):
                 await plain.send(captured)  # the same node twice
-            async with NodeClient(plane.nodes["node-secure"].url, cp_key, pin(plane, "node-secure")) as secure:
+            async with NodeClient(plane.nodes["node-secure"].url, cp_key, pin(plane, "node-secure"),
+                                  boot=listed(plane)["node-secure"]["boot"]) as secure:
                 for_secure = secure.signed("POST", "/v1/jobs", job_to_dict(job))
-            with pytest.raises(AuthError, match="for 'node-secure', expected 'control-plane' for 'node-plain'"):
+            with pytest.raises(AuthError, match=r"for 'node-secure@\w+', expected 'control-plane' for 'node-plain@"):
                 await plain.send(for_secure)  # another node's job
 
     asyncio.run(run())

@@ -13,6 +13,7 @@ import stat
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -116,13 +117,23 @@ def node(control_plane: FakeControlPlane, state: Path) -> Iterator[ServerProcess
     proc.stop()
 
 
+def boot_of(cp: FakeControlPlane, node: ServerProcess) -> str:
+    """The boot id ``node``'s process sends in its heartbeats."""
+    for _ in range(100):
+        boots = [beat["boot"] for _, beat in cp.beats if beat["url"] == node.url]
+        if boots:
+            return str(boots[-1])
+        time.sleep(0.05)
+    raise AssertionError(f"no heartbeat from {node.url}")
+
+
 def client(cp: FakeControlPlane, node: ServerProcess, **pin: Any) -> NodeClient:
     enrolled = cp.book.get("n1")
     assert enrolled is not None
     real = enrolled.pin()
     chosen = NodePin(pin.get("node_id", real.node_id), pin.get("public_key", real.public_key),
                      pin.get("cert_sha256", real.cert_sha256))
-    return NodeClient(node.url, pin.get("key", cp.book.key), chosen)
+    return NodeClient(node.url, pin.get("key", cp.book.key), chosen, boot=pin.get("boot", boot_of(cp, node)))
 
 
 async def test_signed_python_job_returns_the_digest_over_tls(control_plane: FakeControlPlane,
@@ -148,11 +159,13 @@ async def test_unsigned_foreign_misaddressed_and_replayed_requests_get_401(
 ) -> None:
     body = json.dumps({"id": "x", "tool": "python", "runtime": "python", "code": "print(1)"}).encode()
     other_key = Ed25519PrivateKey.generate()
-    good = sign(control_plane.book.key, "POST", "/v1/jobs", body, signer=CONTROL_PLANE, audience="n1")
+    me = f"n1@{boot_of(control_plane, node)}"
+    good = sign(control_plane.book.key, "POST", "/v1/jobs", body, signer=CONTROL_PLANE, audience=me)
     attempts = [
         ({}, 401),
-        (sign(other_key, "POST", "/v1/jobs", body, signer=CONTROL_PLANE, audience="n1"), 401),  # not the pinned key
+        (sign(other_key, "POST", "/v1/jobs", body, signer=CONTROL_PLANE, audience=me), 401),  # not the pinned key
         (sign(control_plane.book.key, "POST", "/v1/jobs", body, signer=CONTROL_PLANE, audience="n2"), 401),
+        (sign(control_plane.book.key, "POST", "/v1/jobs", body, signer=CONTROL_PLANE, audience="n1"), 401),  # no boot
         (good, 200),
         (good, 401),  # the same job again: replay
     ]
@@ -208,8 +221,20 @@ def test_a_restart_reuses_the_identity_and_a_used_token_is_refused(
     control_plane: FakeControlPlane, node: ServerProcess, state: Path, tmp_path: Path
 ) -> None:
     again = ServerProcess(node_argv(control_plane, state, "--drivers", "microvm")).start(timeout_s=30)
+
+    async def replay_after_restart() -> None:
+        async with client(control_plane, node) as first:
+            before = first.signed("GET", "/v1/status", None)  # signed for the first process, never sent
+        async with client(control_plane, again, boot=boot_of(control_plane, node)) as restarted:
+            with pytest.raises(AuthError, match="expected 'control-plane' for 'n1@"):
+                await restarted.send(before)
+        async with client(control_plane, again) as current:
+            assert (await current.status())["node_id"] == "n1"
+
     try:
         assert any("llmops-node n1 listening on https://" in line for line in again.output)
+        assert boot_of(control_plane, again) != boot_of(control_plane, node)
+        asyncio.run(replay_after_restart())
     finally:
         again.stop()
     token, _ = control_plane.book.issue({}, None)
