@@ -106,7 +106,9 @@ async def measure(driver: str, gateway: ServerProcess, node: ServerProcess, runs
     book = NodeBook.open(str(cp_state))  # the control plane's key and the node's pin, read from its state dir
     enrolled = book.get(f"bench-{driver}")
     assert enrolled is not None
-    async with NodeClient(node.url, book.key, enrolled.pin()) as nodes:
+    listed = httpx.get(f"{gateway.url}/admin/nodes", headers={"authorization": f"Bearer {ADMIN_KEY}"}).json()
+    boot = next(n["boot"] for n in listed["data"] if n["node_id"] == enrolled.node_id)
+    async with NodeClient(node.url, book.key, enrolled.pin(), boot=boot) as nodes:
         for fn in (raw, chat, agent):  # warm up pools and connections
             await fn()
         result = {name: await timed(f"{driver}:{name}", runs, fn)
