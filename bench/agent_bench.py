@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import openai
 import yaml
 from tqdm import tqdm
@@ -33,27 +34,34 @@ sys.path.insert(0, str(ROOT))
 
 from executors.node.client import NodeClient  # noqa: E402
 from executors.spec import Job  # noqa: E402
+from routers.scheduler.enrollment import NodeBook  # noqa: E402
 from tests.support.configs import sim_config  # noqa: E402
 from tests.support.processes import ServerProcess, python_module  # noqa: E402
 
-SECRET = "bench-node-secret"
+ADMIN_KEY = "sk-bench-admin"
 QUESTION = [{"role": "user", "content": 'What is the SHA-256 of "hello llmops"?'}]
 PYTHON: Any = [{"type": "llmops_tool", "name": "python"}]
 CODE = "import hashlib\nprint(hashlib.sha256(b'hello llmops').hexdigest())"
 
 
 def start_stack(sim: ServerProcess, driver: str, workdir: Path) -> tuple[ServerProcess, ServerProcess]:
-    keys = [{"key": "sk-bench", "key_id": "bench", "tenant": "bench", "roles": ["agent"]}]
-    tools = {"node_secret": SECRET, "options": {"python": {"driver": driver}}}
+    keys = [{"key": "sk-bench", "key_id": "bench", "tenant": "bench", "roles": ["agent"]},
+            {"key": ADMIN_KEY, "key_id": "admin", "tenant": "ops", "roles": ["admin"]}]
+    tools = {"enrollment": {"enabled": True, "state_dir": str(workdir / f"cp-{driver}")},
+             "options": {"python": {"driver": driver}}}
     config = sim_config(sim.url, "sim-chat", chain=["authn", "tools"], auth={"static_keys": keys}, tools=tools,
                         server={"access_log": False})
     path = workdir / f"gateway-{driver}.yaml"
     path.write_text(yaml.safe_dump(config))
     gateway = ServerProcess(python_module("gateway.cli", "serve", "--config", str(path), "--port", "0"),
                             stream="stderr").start()
-    node = ServerProcess(python_module("gateway.cli", "node", "--port", "0", "--secret", SECRET, "--control-plane",
-                                       gateway.url, "--drivers", driver, "--node-id", f"bench-{driver}",
-                                       "--heartbeat-seconds", "0.5", "--pool-size", "2")).start(timeout_s=90)
+    token = httpx.post(f"{gateway.url}/admin/nodes/tokens", json={"node_id": f"bench-{driver}"},
+                       headers={"authorization": f"Bearer {ADMIN_KEY}"}).json()["token"]
+    node = ServerProcess(python_module("gateway.cli", "node", "--port", "0", "--control-plane", gateway.url,
+                                       "--state-dir", str(workdir / f"node-{driver}"), "--drivers", driver,
+                                       "--node-id", f"bench-{driver}",
+                                       "--heartbeat-seconds", "0.5", "--pool-size", "2"),
+                         env={"LLMOPS_JOIN_TOKEN": token}).start(timeout_s=90)
     return gateway, node
 
 
@@ -78,7 +86,8 @@ async def wait_ready(client: openai.AsyncOpenAI) -> None:
             await asyncio.sleep(0.3)
 
 
-async def measure(driver: str, gateway: ServerProcess, node: ServerProcess, runs: int) -> dict[str, list[float]]:
+async def measure(driver: str, gateway: ServerProcess, node: ServerProcess, runs: int,
+                  cp_state: Path) -> dict[str, list[float]]:
     client = openai.AsyncOpenAI(base_url=f"{gateway.url}/v1", api_key="sk-bench", max_retries=0)
     await wait_ready(client)
     counter = iter(range(10**9))
@@ -94,7 +103,12 @@ async def measure(driver: str, gateway: ServerProcess, node: ServerProcess, runs
         assert "5e1a" in (reply.choices[0].message.content or "") or reply.choices[0].message.content
         return reply
 
-    async with NodeClient(node.url, SECRET.encode()) as nodes:
+    book = NodeBook.open(str(cp_state))  # the control plane's key and the node's pin, read from its state dir
+    enrolled = book.get(f"bench-{driver}")
+    assert enrolled is not None
+    listed = httpx.get(f"{gateway.url}/admin/nodes", headers={"authorization": f"Bearer {ADMIN_KEY}"}).json()
+    boot = next(n["boot"] for n in listed["data"] if n["node_id"] == enrolled.node_id)
+    async with NodeClient(node.url, book.key, enrolled.pin(), boot=boot) as nodes:
         for fn in (raw, chat, agent):  # warm up pools and connections
             await fn()
         result = {name: await timed(f"{driver}:{name}", runs, fn)
@@ -125,7 +139,8 @@ def main() -> int:
                 print(f"[{driver}] starting gateway and node", file=sys.stderr, flush=True)
                 gateway, node = start_stack(sim, driver, Path(tmp))
                 try:
-                    lines.append(row(driver, asyncio.run(measure(driver, gateway, node, args.runs))))
+                    samples = asyncio.run(measure(driver, gateway, node, args.runs, Path(tmp) / f"cp-{driver}"))
+                    lines.append(row(driver, samples))
                 except (openai.OpenAIError, RuntimeError, AssertionError) as exc:
                     lines.append(f"| {driver} | unavailable: {type(exc).__name__}: {str(exc)[:80]} | | | |")
                 finally:

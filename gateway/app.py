@@ -23,8 +23,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from gateway.http.admin_keys import KeyAdmin
 from gateway.http.front_door import Door, DoorRoute, FrontDoor
 from gateway.http.health import HealthEndpoints
-from gateway.http.heartbeat import NodeHeartbeats
+from gateway.http.heartbeat import NodeChannel
 from gateway.http.models import ModelsEndpoint
+from gateway.http.nodes import NodeAdmin
 from gateway.http.openai_json import JsonEndpoint, TranscriptionEndpoint
 from gateway.http.vector_stores import VectorStoreApi
 from gateway.kernel.context import Principal
@@ -36,7 +37,7 @@ from gateway.kernel.schemas import (
     ImageRequest,
     SpeechRequest,
 )
-from gateway.wiring import STARTUP_ERRORS, Gateway, node_secret, startup_message
+from gateway.wiring import STARTUP_ERRORS, Gateway, node_plane, startup_message
 from middleware.transport import AccessLogMiddleware, BodyLimitMiddleware, ErrorMiddleware, RequestIdMiddleware
 
 
@@ -91,13 +92,14 @@ def routes(gateway: Gateway) -> list[DoorRoute]:
     """The whole route table: each path with its auth mode, policy action and rate limiting."""
     s, services = gateway.settings, gateway.services
     assert services is not None, "routes are built after Gateway.start"
-    secret = node_secret(s)
-    heartbeats = NodeHeartbeats(secret, services.scheduler, gateway.log) if secret and services.scheduler else None
+    scheduler = services.scheduler
+    book = scheduler.book if scheduler is not None and node_plane(s) else None
+    channel = NodeChannel(book, scheduler, gateway.log) if book is not None and scheduler is not None else None
     door = FrontDoor(authenticator=services.authenticator, authn="authn" in s.chain, admin_role=s.auth.admin_role,
                      gate=services.gate, limiter=services.limiter, limits=s.limits,
-                     node_auth=heartbeats.verify if heartbeats is not None else None)
+                     node_auth=channel.verify if channel is not None else None)
     return [*_openai(door, gateway), *_files(door, VectorStoreApi(services.vector_stores)),
-            *_admin(door, gateway), *_operations(door, gateway, heartbeats)]
+            *_admin(door, gateway), *_nodes(door, gateway, channel), *_operations(door, gateway)]
 
 
 def _openai(door: FrontDoor, gateway: Gateway) -> list[DoorRoute]:
@@ -185,18 +187,31 @@ def _admin(door: FrontDoor, gateway: Gateway) -> list[DoorRoute]:
     return out
 
 
-def _operations(door: FrontDoor, gateway: Gateway, heartbeats: NodeHeartbeats | None) -> list[DoorRoute]:
+def _nodes(door: FrontDoor, gateway: Gateway, channel: NodeChannel | None) -> list[DoorRoute]:
+    """The node plane: enrollment and heartbeats (signed by each node's own key), and the node admin API."""
+    scheduler = gateway.services.scheduler if gateway.services is not None else None
+    if channel is None or scheduler is None or scheduler.book is None:
+        return []
+    nodes = NodeAdmin(scheduler.book, scheduler, gateway.log, gateway.settings.tools.enrollment.token_ttl_s)
+    tokens, table, revoke = "/admin/nodes/tokens", "/admin/nodes", "/admin/nodes/{node_id}/revoke"
+    return [
+        door.json(channel.enroll_path, "POST", Door("node", "node_enroll", "node_enroll"), channel.enroll,
+                  status=201),
+        door.json(channel.heartbeat_path, "POST", Door("node", "node_heartbeat", "node_heartbeat"), channel.heartbeat),
+        door.json(tokens, "POST", _admin_door(tokens), nodes.issue, status=201),
+        door.json(table, "GET", _admin_door(table), nodes.list),
+        door.json(revoke, "POST", _admin_door(revoke), nodes.revoke),
+    ]
+
+
+def _operations(door: FrontDoor, gateway: Gateway) -> list[DoorRoute]:
     health = HealthEndpoints(gateway)
-    out = [
+    return [
         door.raw("/healthz", "GET", Door("none", "health", "health"), health.healthz),
         door.raw("/livez", "GET", Door("none", "health", "health"), health.healthz),
         door.raw("/readyz", "GET", Door("none", "health", "health"), health.readyz),
         door.raw("/metrics", "GET", Door("none", "metrics", "metrics"), health.metrics),
     ]
-    if heartbeats is not None:
-        out.append(door.json(heartbeats.path, "POST", Door("node", "node_heartbeat", "node_heartbeat"),
-                             heartbeats.handle))
-    return out
 
 
 def _settle_heap() -> None:

@@ -46,6 +46,7 @@ from routers.backends.base import Backend
 from routers.health import HealthChecker
 from routers.registry import ModelRegistry
 from routers.router import Router
+from routers.scheduler.enrollment import NodeBook
 from routers.scheduler.nodes import node_from_static
 from routers.scheduler.redis_registry import RedisNodeRegistry
 from routers.scheduler.registry import MemoryNodeRegistry, NodeRegistry
@@ -212,26 +213,30 @@ async def watch_policy(service: PolicyService, interval_s: float, log: JsonLog) 
 
 
 
-def node_secret(settings: Settings) -> bytes | None:
-    secret = settings.tools.node_secret
-    return secret.get_secret_value().encode() if secret is not None and secret.get_secret_value() else None
+def node_plane(settings: Settings) -> bool:
+    """Whether nodes may enroll and heartbeat (``tools.node_secret`` is a deprecated alias that trusts nothing)."""
+    tools = settings.tools
+    return tools.enrollment.enabled or bool(tools.node_secret and tools.node_secret.get_secret_value())
 
 
 async def _scheduler(settings: Settings, log: JsonLog, client: aioredis.Redis | None,
                      resources: AsyncExitStack) -> Scheduler | None:
     tools = settings.tools
-    secret = node_secret(settings)
-    if secret is None and not tools.nodes:
+    if not node_plane(settings) and not tools.nodes:
         return None  # no data plane configured: server-side tools cannot run
+    if tools.node_secret is not None:
+        log.warning("tools_node_secret_deprecated", detail="nodes enroll with join tokens; the secret trusts nothing")
     static = [node_from_static(n) for n in tools.nodes]
     ttl = tools.scheduler.node_ttl_s
     registry: NodeRegistry = (
         RedisNodeRegistry(client, ttl, static) if client is not None else MemoryNodeRegistry(ttl, static)
     )
-    runner = NodeClients(secret or b"")
+    book = NodeBook.open(tools.enrollment.state_dir)
+    runner = NodeClients(book)
     resources.push_async_callback(runner.aclose)
-    log.info("tool_scheduler_started", static_nodes=len(static), shared=client is not None)
-    return Scheduler(registry, runner, tools.scheduler)
+    log.info("tool_scheduler_started", static_nodes=len(static), shared=client is not None,
+             enrolled=len(book.nodes()))
+    return Scheduler(registry, runner, tools.scheduler, book=book, secret_labels=tools.secret_node_labels)
 
 
 class Gateway:

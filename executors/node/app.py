@@ -1,4 +1,4 @@
-"""The node's HTTP surface: ``POST /v1/jobs`` and ``GET /v1/status``, all behind signatures."""
+"""The node's HTTP surface: ``POST /v1/jobs`` and ``GET /v1/status``, signed both ways, served over TLS."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from executors.errors import JobRejected, SandboxError
 from executors.node.agent import NodeAgent
 from executors.node.auth import SignatureMiddleware
 from executors.node.heartbeat import Heartbeater
+from executors.node.identity import NodeIdentity
 from executors.spec import job_from_dict, result_to_dict
 
 
@@ -41,7 +42,9 @@ async def status(request: Request) -> JSONResponse:
     return JSONResponse(_agent(request).status())
 
 
-def create_app(agent: NodeAgent, *, secret: bytes, heartbeat: Heartbeater | None = None) -> Starlette:
+def create_app(
+    agent: NodeAgent, *, identity: NodeIdentity, boot: str, heartbeat: Heartbeater | None = None
+) -> Starlette:
     """The node app; its lifespan starts and closes the agent (and the heartbeats, if given)."""
 
     @asynccontextmanager
@@ -58,7 +61,8 @@ def create_app(agent: NodeAgent, *, secret: bytes, heartbeat: Heartbeater | None
 
     app = Starlette(
         routes=[Route("/v1/jobs", run_job, methods=["POST"]), Route("/v1/status", status, methods=["GET"])],
-        middleware=[Middleware(SignatureMiddleware, secret=secret)],
+        middleware=[Middleware(SignatureMiddleware, node_id=identity.node_id, boot=boot, key=identity.key,
+                               control_plane=identity.control_plane)],
         lifespan=lifespan,
     )
     app.state.agent = agent

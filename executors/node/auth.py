@@ -1,4 +1,11 @@
-"""``SignatureMiddleware``: pure ASGI, every HTTP request must be signed (see ``executors.signing``)."""
+"""``SignatureMiddleware``: pure ASGI; every request must be signed by the control plane *for this node
+process*, and every answer is signed by this node (see ``executors.signing``).
+
+The audience is ``NODE_ID@BOOT``: ``BOOT`` is random per process and sent in every heartbeat, so a
+job captured before a restart is refused after it, although the restarted process has forgotten the
+nonces it saw. A request signed for another node or boot, a replayed nonce, a stale timestamp or a
+key other than the one pinned at enrollment is a 401 before any handler runs.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +13,10 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
 from executors.errors import AuthError
-from executors.signing import NonceCache, verify
+from executors.signing import CONTROL_PLANE, NONCE_HEADER, NonceCache, audience, sign, verify
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -40,11 +49,15 @@ async def _read_body(receive: Receive) -> bytes | None:
 
 
 class SignatureMiddleware:
-    """Reject (401) any request whose HMAC signature, timestamp or nonce does not verify."""
+    """401 unless the control plane's pinned key signed the request for ``node_id``; answers signed back."""
 
-    def __init__(self, app: ASGIApp, *, secret: bytes, nonces: NonceCache | None = None) -> None:
+    def __init__(self, app: ASGIApp, *, node_id: str, boot: str, key: Ed25519PrivateKey,
+                 control_plane: Ed25519PublicKey, nonces: NonceCache | None = None) -> None:
         self.app = app
-        self.secret = secret
+        self.node_id = node_id
+        self.audience = audience(node_id, boot)
+        self.key = key
+        self.control_plane = control_plane
         self.nonces = nonces or NonceCache()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -57,7 +70,8 @@ class SignatureMiddleware:
         query = scope.get("query_string", b"").decode("latin-1")
         path = scope["path"] + (f"?{query}" if query else "")
         try:
-            verify(self.secret, scope["method"], path, headers, body, self.nonces, now=time.time())
+            verify(self.control_plane, scope["method"], path, headers, body, signer=CONTROL_PLANE,
+                   audience=self.audience, nonces=self.nonces, now=time.time())
         except AuthError as exc:
             return await _reply(send, 401, b'{"error": "unauthorized: %s"}' % str(exc).encode())
         delivered = False
@@ -69,4 +83,29 @@ class SignatureMiddleware:
             delivered = True
             return {"type": "http.request", "body": body, "more_body": False}
 
-        await self.app(scope, replay, send)
+        await self.app(scope, replay, self._signing(send, path, headers[NONCE_HEADER]))
+
+    def _signing(self, send: Send, path: str, nonce: str) -> Send:
+        """Hold the response until its body is complete, then send it with this node's signature."""
+        start: Message = {}
+        parts: list[bytes] = []
+
+        async def signed_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                start.update(message)
+                return
+            if message["type"] != "http.response.body":
+                return await send(message)
+            parts.append(message.get("body", b""))
+            if message.get("more_body", False):
+                return
+            body = b"".join(parts)
+            extra = sign(self.key, f"RESPONSE {start['status']}", path, body, signer=self.node_id,
+                         audience=CONTROL_PLANE, nonce=nonce)
+            kept = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
+            kept += [(k.encode(), v.encode()) for k, v in extra.items()]
+            kept.append((b"content-length", str(len(body)).encode()))
+            await send({**start, "headers": kept})
+            await send({"type": "http.response.body", "body": body})
+
+        return signed_send

@@ -1,8 +1,10 @@
 """``llmops node``: ``add_arguments(parser)`` and ``run(args)``; the lead wires them into ``llmops``.
 
-``llmops node [serve] --control-plane URL --secret S ...`` runs the agent; ``llmops node build-image``
-builds the Docker sandbox image. The secret comes from ``--secret`` or ``LLMOPS_NODE_SECRET``; the
-node refuses to start without one (it has no unauthenticated endpoint).
+``llmops node [serve] --control-plane URL --join TOKEN ...`` enrolls once (a short-lived, single-use
+join token from ``llmops node token``) and runs the agent over TLS; later starts reuse the identity
+in ``--state-dir``. The token may also come from ``$LLMOPS_JOIN_TOKEN`` or a 0600 ``--join-file``
+(argv is world-readable). ``llmops node token|nodes|revoke`` call the admin API;
+``llmops node build-image`` builds the Docker sandbox image.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import secrets
 import socket
 import sys
 import uuid
@@ -17,22 +20,32 @@ from pathlib import Path
 
 from executors.drivers import load_driver
 from executors.drivers.base import SandboxDriver
-from executors.errors import DriverUnavailable, ExecutorError
+from executors.errors import ExecutorError
+from executors.node.admin import admin_action
 from executors.node.agent import NodeAgent
 from executors.node.app import create_app
 from executors.node.heartbeat import Heartbeater
+from executors.node.identity import NodeIdentity, enroll, load_identity, state_dir
+from executors.signing import read_private
 from executors.workspaces import DEFAULT_ROOT, DEFAULT_TTL_S, Workspaces
 
-SECRET_ENV = "LLMOPS_NODE_SECRET"
+JOIN_ENV = "LLMOPS_JOIN_TOKEN"
+STATE_ENV = "LLMOPS_NODE_STATE"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("action", nargs="?", choices=["serve", "build-image"], default="serve")
+    parser.add_argument("action", nargs="?", choices=["serve", "build-image", "token", "nodes", "revoke"],
+                        default="serve")
+    parser.add_argument("target", nargs="?", default=None, help="revoke: the node id")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
-    parser.add_argument("--control-plane", default=None, help="control plane base URL for heartbeats")
-    parser.add_argument("--secret", default=None, help=f"shared HMAC secret (default: ${SECRET_ENV})")
-    parser.add_argument("--labels", default="", help="k=v,k=v (region, zone, ...)")
+    parser.add_argument("--control-plane", default=None, help="control plane base URL (enrollment, heartbeats)")
+    parser.add_argument("--join", default=None, help=f"join token, single use (better: ${JOIN_ENV} or --join-file)")
+    parser.add_argument("--join-file", type=Path, default=None, help="a 0600 file holding the join token")
+    parser.add_argument("--state-dir", type=Path, default=None,
+                        help=f"0700 directory for keys and identity (default: ${STATE_ENV} or ~/.llmops-node)")
+    parser.add_argument("--labels", default="", help="k=v,k=v (token: labels granted; serve: reported)")
+    parser.add_argument("--ttl", type=float, default=600.0, help="token: lifetime in seconds")
     parser.add_argument("--datasets", default="", help="comma-separated dataset names present here")
     parser.add_argument("--slots", type=int, default=2)
     parser.add_argument("--drivers", default="bwrap,docker,wasm")
@@ -62,37 +75,62 @@ def build_drivers(args: argparse.Namespace) -> list[SandboxDriver]:
     return [load_driver(name, **options.get(name, {})) for name in _csv(args.drivers)]
 
 
-async def serve(args: argparse.Namespace, secret: bytes) -> None:
-    import uvicorn
+def join_token(args: argparse.Namespace) -> str:
+    """The join token: ``--join``, else ``$LLMOPS_JOIN_TOKEN``, else a 0600 ``--join-file``; "" if none."""
+    if args.join:
+        return str(args.join)
+    token = os.environ.pop(JOIN_ENV, "")
+    if not token and args.join_file is not None:
+        token = read_private(args.join_file).decode().strip()
+    return token
 
-    sock = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET)
+
+async def identity_for(args: argparse.Namespace) -> NodeIdentity:
+    """The identity saved in the state dir, or a new one from enrolling with the join token."""
+    state = state_dir(args.state_dir or Path(os.environ.get(STATE_ENV, Path.home() / ".llmops-node")))
+    identity = load_identity(state)
+    if identity is not None:
+        return identity
+    token = join_token(args)
+    if not token or not args.control_plane:
+        raise ExecutorError(f"not enrolled yet: run once with --control-plane URL and a join token "
+                            f"(--join, ${JOIN_ENV} or --join-file); state dir {state}")
+    return await enroll(args.control_plane, token, args.node_id or f"node-{uuid.uuid4().hex[:8]}", state)
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.bind((args.host, args.port))
-    port = sock.getsockname()[1]
-    url = f"http://{args.host}:{port}"
-    agent = NodeAgent(
-        args.node_id or f"node-{uuid.uuid4().hex[:8]}",
-        build_drivers(args),
-        slots=args.slots,
-        labels=parse_labels(args.labels),
-        datasets=_csv(args.datasets),
-    )
+    sock.bind((host, port))
+    return sock
+
+
+async def serve(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    identity = await identity_for(args)
+    sock = _bind(args.host, args.port)
+    url = f"https://{args.host}:{sock.getsockname()[1]}"
+    agent = NodeAgent(identity.node_id, build_drivers(args), slots=args.slots, labels=parse_labels(args.labels),
+                      datasets=_csv(args.datasets))
+    boot = secrets.token_hex(8)  # this process: jobs signed for an earlier one are refused
     heartbeat = None
     if args.control_plane:
-        heartbeat = Heartbeater(
-            args.control_plane,
-            secret,
-            lambda: {**agent.status(), "url": url},
-            interval=args.heartbeat_seconds,
-        )
-    app = create_app(agent, secret=secret, heartbeat=heartbeat)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+        heartbeat = Heartbeater(args.control_plane, identity.node_id, identity.key,
+                                lambda: {**agent.status(), "url": url, "boot": boot},
+                                interval=args.heartbeat_seconds)
+    app = create_app(agent, identity=identity, boot=boot, heartbeat=heartbeat)
+    config = uvicorn.Config(app, log_level="warning", lifespan="on", ssl_certfile=str(identity.cert_file),
+                            ssl_keyfile=str(identity.tls_key_file))
+    server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started and not task.done():
         await asyncio.sleep(0.02)
     if server.started:
-        print(f"llmops-node listening on {url}", flush=True)
+        drivers = ",".join(name for name, d in agent.status()["drivers"].items() if d["available"])
+        print(f"llmops-node {identity.node_id} drivers: {drivers}", flush=True)
+        print(f"llmops-node {identity.node_id} listening on {url}", flush=True)
     await task
 
 
@@ -114,14 +152,11 @@ def run(args: argparse.Namespace) -> int:
     """Entry point for ``llmops node``; returns the process exit code."""
     if args.action == "build-image":
         return build_image_action()
-    secret = args.secret or os.environ.get(SECRET_ENV, "")
-    if not secret:
-        print(f"llmops node needs --secret or ${SECRET_ENV}", file=sys.stderr)
-        return 2
-    os.environ.pop(SECRET_ENV, None)  # belt and braces: drivers never inherit it anyway
+    if args.action in ("token", "nodes", "revoke"):
+        return admin_action(args, parse_labels(args.labels))
     try:
-        asyncio.run(serve(args, secret.encode()))
-    except DriverUnavailable as exc:
+        asyncio.run(serve(args))
+    except ExecutorError as exc:
         print(f"llmops node: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

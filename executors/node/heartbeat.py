@@ -1,6 +1,7 @@
-"""Registration and heartbeats: signed ``POST {control_plane}/internal/nodes/heartbeat`` every N seconds.
+"""Heartbeats: ``POST {control_plane}/internal/nodes/heartbeat`` every N seconds, signed with the node's key.
 
-The first heartbeat registers the node. A control plane that is down is retried with capped
+Each beat says how often the node beats (``interval_s``), so the control plane can tell a node that
+stopped answering within one interval. A control plane that is down is retried with capped
 backoff; the node keeps serving meanwhile.
 """
 
@@ -13,9 +14,10 @@ from collections.abc import Callable
 from typing import Any
 
 import aiohttp
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from yarl import URL
 
-from executors.signing import sign
+from executors.signing import CONTROL_PLANE, sign
 
 log = logging.getLogger(__name__)
 HEARTBEAT_PATH = "/internal/nodes/heartbeat"
@@ -27,7 +29,8 @@ class Heartbeater:
     def __init__(
         self,
         control_plane: str,
-        secret: bytes,
+        node_id: str,
+        key: Ed25519PrivateKey,
         payload: Callable[[], dict[str, Any]],
         *,
         interval: float = 5.0,
@@ -35,7 +38,8 @@ class Heartbeater:
     ) -> None:
         self._url = control_plane.rstrip("/") + HEARTBEAT_PATH
         self._path = URL(self._url).raw_path
-        self._secret = secret
+        self._node_id = node_id
+        self._key = key
         self._payload = payload
         self._interval = interval
         self._max_backoff = max_backoff
@@ -60,8 +64,9 @@ class Heartbeater:
     async def beat(self) -> bool:
         """Send one heartbeat; True if the control plane accepted it."""
         assert self._session is not None
-        body = json.dumps(self._payload()).encode()
-        headers = {"content-type": "application/json", **sign(self._secret, "POST", self._path, body)}
+        body = json.dumps({**self._payload(), "interval_s": self._interval}).encode()
+        signed = sign(self._key, "POST", self._path, body, signer=self._node_id, audience=CONTROL_PLANE)
+        headers = {"content-type": "application/json", **signed}
         try:
             async with self._session.post(self._url, data=body, headers=headers) as response:
                 ok = response.status < 300

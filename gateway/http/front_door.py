@@ -6,7 +6,8 @@ auth mode   what the door does before the handler runs
 key         with ``authn`` in the chain: the bearer is authenticated (401 otherwise) by the
             chain's authenticator; without it, the caller is the ``default`` tenant
 admin       always authenticated, and the key must have ``auth.admin_role`` (403 otherwise)
-node        the request is signed with the node secret (``executors.signing``; 401 otherwise)
+node        the request is signed by a node's own enrolled key, or for enrollment by the key it
+            presents (``gateway/http/heartbeat.py``, ``executors.signing``; 401 otherwise)
 none        public (health, readiness, metrics)
 ==========  ====================================================================================
 
@@ -56,7 +57,7 @@ class Door:
     """How a route is entered. ``action`` names the policy action (``chain`` routes: the chain asks)."""
 
     auth: AuthMode
-    action: Action | Literal["health", "metrics", "node_heartbeat"]
+    action: Action | Literal["health", "metrics", "node_heartbeat", "node_enroll"]
     label: str
     resource: Resource | None = None  # ask the policy at the door with this resource
     limited: bool = False
@@ -133,7 +134,7 @@ class FrontDoor:
             return None
         if door.auth == "node":
             if self._node_auth is None:
-                raise AuthenticationFailed("Node requests are not accepted: tools.node_secret is not set.")
+                raise AuthenticationFailed("Node requests are not accepted: tools.enrollment is off.")
             await self._node_auth(request, await request.body())
             return None
         if door.auth == "key" and not self._authn:

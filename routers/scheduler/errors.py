@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from gateway.kernel.errors import RateLimited, UpstreamError, UpstreamTimeout, UpstreamUnavailable
+from gateway.kernel.errors import (
+    AuthenticationFailed,
+    GatewayError,
+    RateLimited,
+    UpstreamError,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
 
 
 class NoEligibleNode(UpstreamUnavailable):
@@ -39,3 +46,17 @@ class JobRefused(UpstreamError):
     """A node refused the job itself (bad spec, no driver for its runtime, bad signature)."""
 
     default_code = "tool_job_rejected"
+
+
+class EnrollmentRefused(AuthenticationFailed):
+    """A join token that is unknown, used or expired, or a proof of key possession that fails."""
+
+    default_code = "node_enrollment_refused"
+
+
+class NodeIdTaken(GatewayError):
+    """The node id is enrolled already: enrollment never takes over an id."""
+
+    status = 409
+    error_type = "invalid_request_error"
+    default_code = "node_id_taken"

@@ -21,16 +21,24 @@ class NodeInfo:
     free_slots: int = 1
     last_seen: float = 0.0
     static: bool = False
+    interval_s: float = 0.0  # how often the node heartbeats; 0 = unknown (only the TTL applies)
+    boot: str = ""  # the node process's random boot id: jobs are signed for NODE_ID@BOOT
 
     @property
     def region(self) -> str:
         return self.labels.get("region", "")
+
+    def fresh(self, now: float, ttl_s: float) -> bool:
+        """Heard from recently enough: within the TTL, and no heartbeat overdue by half an interval."""
+        window = min(ttl_s, 1.5 * self.interval_s) if self.interval_s > 0 else ttl_s
+        return now - self.last_seen <= window
 
     def to_json(self) -> dict[str, Any]:
         return {
             "id": self.id, "url": self.url, "labels": dict(self.labels), "drivers": list(self.drivers),
             "runtimes": list(self.runtimes), "datasets": list(self.datasets), "slots": self.slots,
             "free_slots": self.free_slots, "last_seen": self.last_seen, "static": self.static,
+            "interval_s": self.interval_s, "boot": self.boot,
         }
 
 
@@ -45,6 +53,7 @@ def node_from_json(data: Mapping[str, Any]) -> NodeInfo:
         str(data["id"]), str(data["url"]), dict(data.get("labels", {})), tuple(data.get("drivers", ())),
         tuple(data.get("runtimes", ())), tuple(data.get("datasets", ())), int(data.get("slots", 1)),
         int(data.get("free_slots", 0)), float(data.get("last_seen", 0.0)), bool(data.get("static", False)),
+        float(data.get("interval_s", 0.0)), str(data.get("boot", "")),
     )
 
 
@@ -64,9 +73,14 @@ def node_from_heartbeat(payload: Any, now: float) -> NodeInfo:
     datasets = payload.get("datasets", [])
     if not isinstance(datasets, list) or not all(isinstance(d, str) for d in datasets):
         raise ValueError("heartbeat datasets must be a list of strings")
+    interval, boot = payload.get("interval_s", 0.0), payload.get("boot", "")
+    if not isinstance(interval, int | float) or isinstance(interval, bool) or interval < 0:
+        raise ValueError("heartbeat interval_s must be a number >= 0")
+    if not isinstance(boot, str) or len(boot) > 64:
+        raise ValueError("heartbeat boot must be a short string")
     runtime_set = {r for r in runtimes.split(",") if r} | {r for rs in drivers.values() for r in rs}
     return NodeInfo(node_id, url, labels, tuple(sorted(drivers)), tuple(sorted(runtime_set)),
-                    tuple(datasets), slots, max(0, min(free, slots)), now)
+                    tuple(datasets), slots, max(0, min(free, slots)), now, interval_s=float(interval), boot=boot)
 
 
 def _strings_map(raw: Any) -> dict[str, str]:

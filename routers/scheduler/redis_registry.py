@@ -31,7 +31,7 @@ class RedisNodeRegistry:
         stale: list[str] = []
         for key, value in raw.items():
             node = node_from_json(json.loads(value))
-            if now - node.last_seen <= self._ttl:
+            if node.fresh(now, self._ttl):
                 fresh.append(node)
             else:
                 stale.append(_text(key))

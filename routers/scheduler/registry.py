@@ -41,7 +41,7 @@ class MemoryNodeRegistry:
         self._nodes[node.id] = node
 
     async def live(self, now: float) -> list[NodeInfo]:
-        for stale in [i for i, n in self._nodes.items() if now - n.last_seen > self._ttl]:
+        for stale in [i for i, n in self._nodes.items() if not n.fresh(now, self._ttl)]:
             del self._nodes[stale]
         return merged(self._static, list(self._nodes.values()))
 

@@ -3,19 +3,25 @@
 A lease is counted in this replica's ``inflight`` table and released when the job ends. A node
 that fails mid-job is avoided for ``failure_cooldown_s``; an idempotent job is re-run elsewhere
 (at most ``retries`` times), any other job fails with ``NodeFailed``. Every wait has a deadline.
+
+Only trusted nodes (enrolled and not revoked in the ``book``) are offered jobs. A job that carries secrets
+goes only to nodes with the labels each secret requires (``secret_labels``). While a job runs, its
+node is watched: a node that misses its heartbeat (``NodeInfo.fresh``) or is revoked fails the
+attempt at once, so an idempotent job is re-placed instead of waiting for its network deadline.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Protocol
 
 from executors.errors import AuthError, JobRejected, NodeError
 from executors.spec import Job, Result
 from gateway.kernel.config.sections.tools import SchedulerSettings
+from routers.scheduler.enrollment import NodeBook
 from routers.scheduler.errors import JobRefused, JobTimeout, NodeFailed, NoEligibleNode, QueueTimeout
 from routers.scheduler.nodes import NodeInfo
 from routers.scheduler.placement import Placement, rank
@@ -23,6 +29,7 @@ from routers.scheduler.queue import FairQueue, Waiter
 from routers.scheduler.registry import NodeRegistry
 
 _REFRESH_S = 0.5  # how often a waiter re-reads the registry (nodes may appear via another replica)
+_WATCH_S = 0.25  # how often a running job checks that its node is still alive and trusted
 
 
 class NodeRunner(Protocol):
@@ -45,11 +52,17 @@ class Scheduler:
         settings: SchedulerSettings,
         *,
         clock: Callable[[], float] = time.time,
+        book: NodeBook | None = None,
+        secret_labels: Mapping[str, Mapping[str, str]] | None = None,
     ) -> None:
         self.registry = registry
         self._runner = runner
         self._s = settings
         self._clock = clock
+        self.book = book  # None: every registered node is trusted (tests, fakes)
+        self._secret_labels = dict(secret_labels or {})
+        self._alive: set[str] = set()
+        self._refreshed = 0.0
         self._inflight: dict[str, int] = {}
         self._cooling: dict[str, float] = {}
         self._queue = FairQueue(settings.queue_per_tenant, settings.queue_total)
@@ -66,7 +79,9 @@ class Scheduler:
         """Re-read live nodes (minus those cooling down after a failure) and serve waiters."""
         now = self._clock()
         self._cooling = {k: t for k, t in self._cooling.items() if t > now}
-        self._nodes = [n for n in await self.registry.live(now) if n.id not in self._cooling]
+        alive = [n for n in await self.registry.live(now) if self.book is None or self.book.trusted(n.id)]
+        self._alive, self._refreshed = {n.id for n in alive}, time.monotonic()
+        self._nodes = [n for n in alive if n.id not in self._cooling]
         self._pump()
         return self._nodes
 
@@ -103,6 +118,7 @@ class Scheduler:
 
     async def run(self, job: Job, p: Placement, *, idempotent: bool, deadline: float) -> Dispatch:
         """Place and run ``job`` before ``deadline`` (monotonic); retry idempotent jobs after node failures."""
+        p = self.for_secrets(job, p)
         exclude = set(p.exclude)
         queued = 0.0
         failure: NodeFailed | None = None
@@ -126,11 +142,21 @@ class Scheduler:
                 self.release(node.id)
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def for_secrets(self, job: Job, p: Placement) -> Placement:
+        """``p`` plus the node labels every secret in ``job`` requires (``tools.secret_node_labels``)."""
+        needed = dict(p.labels)
+        for name in sorted(job.grants.secrets):
+            for key, value in self._secret_labels.get(name, {}).items():
+                if needed.setdefault(key, value) != value:
+                    raise NoEligibleNode(f"Secret {name!r} needs node label {key}={value}, "
+                                         f"which conflicts with {key}={needed[key]}.")
+        return replace(p, labels=needed) if needed != p.labels else p
+
     async def _run_on(self, node: NodeInfo, job: Job, deadline: float) -> Result:
         budget = min(deadline - time.monotonic(), job.limits.wall_seconds + self._s.job_grace_s)
         try:
             async with asyncio.timeout(max(budget, 0.001)):
-                return await self._runner.run(node, job)
+                return await self._while_alive(node, self._runner.run(node, job))
         except TimeoutError:
             raise JobTimeout(f"Tool job {job.id} got no answer from node {node.id} in {budget:.1f} s.") from None
         except (JobRejected, AuthError) as exc:
@@ -138,6 +164,23 @@ class Scheduler:
         except NodeError as exc:
             self._cooling[node.id] = self._clock() + self._s.failure_cooldown_s
             raise NodeFailed(f"Node {node.id} failed while running tool job {job.id}: {exc}") from None
+
+    async def _while_alive(self, node: NodeInfo, work: Awaitable[Result]) -> Result:
+        """The result of ``work``, unless ``node`` stops heartbeating or is revoked first (``NodeError``)."""
+        task = asyncio.ensure_future(work)
+        try:
+            while True:
+                done, _ = await asyncio.wait({task}, timeout=_WATCH_S)
+                if done:
+                    return task.result()
+                if time.monotonic() - self._refreshed >= _WATCH_S:
+                    await self.refresh()
+                if node.id not in self._alive:
+                    raise NodeError(f"node {node.id} stopped answering (heartbeat overdue) or was revoked")
+        finally:
+            if not task.done():
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
 
     async def _wait(self, waiter: Waiter, deadline: float) -> NodeInfo:
         try:

@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 import pytest_asyncio
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from executors.drivers import load_driver
 from executors.drivers.base import SANDBOX_UID, SandboxDriver
@@ -26,7 +27,8 @@ from executors.errors import JobRejected
 from executors.localfs import chown_tree, unmount
 from executors.node.agent import NodeAgent
 from executors.node.app import create_app
-from executors.signing import sign
+from executors.node.identity import NodeIdentity
+from executors.signing import CONTROL_PLANE, audience, sign
 from executors.spec import Job, Limits, Result, job_from_dict
 from executors.workspaces import Workspaces, tenant_dir
 from tests.executors.conftest import DRIVER_NAMES, require
@@ -153,11 +155,14 @@ def test_jobs_carry_their_tenant_over_the_wire() -> None:
     assert job_from_dict({"id": "j", "tool": "python", "runtime": "python"}).tenant == "default"
 
 
-async def test_the_node_answers_a_bad_workspace_name_with_400() -> None:
-    secret = b"ws-test-secret"
-    app = create_app(NodeAgent("n", []), secret=secret)
+async def test_the_node_answers_a_bad_workspace_name_with_400(tmp_path: Path) -> None:
+    control_plane = Ed25519PrivateKey.generate()
+    identity = NodeIdentity("n", Ed25519PrivateKey.generate(), control_plane.public_key(),
+                            tmp_path / "cert.pem", tmp_path / "key.pem")
+    app = create_app(NodeAgent("n", []), identity=identity, boot="b1")
     body = json.dumps({"id": "j", "tool": "python", "runtime": "python", "code": "1", "workspace": "x" * 200})
-    headers = sign(secret, "POST", "/v1/jobs", body.encode())
+    headers = sign(control_plane, "POST", "/v1/jobs", body.encode(), signer=CONTROL_PLANE,
+                   audience=audience("n", "b1"))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://node") as client:
         response = await client.post("/v1/jobs", content=body, headers=headers)
     assert response.status_code == 400 and "workspace" in response.json()["error"]

@@ -12,21 +12,24 @@ import asyncio
 import hashlib
 import json
 import signal
+import tempfile
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import httpx
 import openai
 import pytest
 
-from executors.node.client import NodeClient
 from tests.conftest import GatewayFactory
 from tests.support.configs import sim_config
 from tests.support.processes import ServerProcess, python_module, unavailable
 
 pytestmark = pytest.mark.integration
 
-SECRET = "agent-loop-node-secret"
+ADMIN_KEY = "sk-node-admin"
+ADMIN: dict[str, Any] = {"key": ADMIN_KEY, "key_id": "node-admin", "tenant": "ops", "roles": ["admin"]}
 QUESTION = 'What is the SHA-256 of "hello llmops"?'
 DIGEST = hashlib.sha256(b"hello llmops").hexdigest()
 PYTHON: Any = {"type": "llmops_tool", "name": "python"}
@@ -39,18 +42,33 @@ WEATHER: Any = {
 
 def gateway_config(sim_url: str, driver: str | None) -> dict[str, Any]:
     keys = [{"key": "sk-agent", "key_id": "agent", "tenant": "research", "roles": ["agent"]},
-            {"key": "sk-trial", "key_id": "trial", "tenant": "research", "roles": ["trial"]}]
-    tools: dict[str, Any] = {"node_secret": "${AGENT_NODE_SECRET}", "scheduler": {"node_ttl_s": 5}}
+            {"key": "sk-trial", "key_id": "trial", "tenant": "research", "roles": ["trial"]}, ADMIN]
+    tools: dict[str, Any] = {"enrollment": {"enabled": True}, "scheduler": {"node_ttl_s": 5}}
     if driver is not None:
         tools["options"] = {"python": {"driver": driver}}
     return sim_config(sim_url, "sim-chat", chain=["authn", "tools"], auth={"static_keys": keys}, tools=tools)
 
 
-def start_node(gateway: ServerProcess, drivers: str, node_id: str) -> ServerProcess:
-    argv = python_module("gateway.cli", "node", "--port", "0", "--secret", SECRET, "--control-plane", gateway.url,
-                         "--labels", "region=eu,zone=a", "--drivers", drivers, "--node-id", node_id,
-                         "--heartbeat-seconds", "0.5", "--pool-size", "1")
-    return ServerProcess(argv).start(timeout_s=60)
+def admin(gateway: ServerProcess, method: str, path: str, body: Any = None) -> Any:
+    response = httpx.request(method, gateway.url + path, json=body, headers={"authorization": f"Bearer {ADMIN_KEY}"})
+    assert response.status_code < 300, response.text
+    return response.json()
+
+
+def join_token(gateway: ServerProcess, node_id: str | None, labels: dict[str, str] | None = None) -> str:
+    """A single-use join token from the admin API (the gateway's config must list ``ADMIN``)."""
+    return str(admin(gateway, "POST", "/admin/nodes/tokens", {"node_id": node_id, "labels": labels or {}})["token"])
+
+
+def start_node(gateway: ServerProcess, drivers: str, node_id: str, *, labels: dict[str, str] | None = None,
+               state: Path | None = None) -> ServerProcess:
+    """Enroll a new node (its token in the environment, never in argv) and run it over TLS."""
+    token = join_token(gateway, node_id, labels if labels is not None else {"region": "eu", "zone": "a"})
+    state = state or Path(tempfile.mkdtemp(prefix=f"{node_id}-")) / "state"
+    argv = python_module("gateway.cli", "node", "--port", "0", "--control-plane", gateway.url,
+                         "--state-dir", str(state), "--labels", "region=eu,zone=a", "--drivers", drivers,
+                         "--node-id", node_id, "--heartbeat-seconds", "0.5", "--pool-size", "1")
+    return ServerProcess(argv, env={"LLMOPS_JOIN_TOKEN": token}).start(timeout_s=60)
 
 
 def wait_for_tools(client: openai.OpenAI) -> None:
@@ -68,18 +86,17 @@ def wait_for_tools(client: openai.OpenAI) -> None:
 
 
 def node_drivers(node: ServerProcess) -> set[str]:
-    async def ask() -> dict[str, Any]:
-        async with NodeClient(node.url, SECRET.encode()) as client:
-            return await client.status()
-
-    status = asyncio.run(ask())
-    return {name for name, info in status["drivers"].items() if info.get("available")}
+    """The drivers that came up, as the node printed them before ``listening on``."""
+    for line in node.output:
+        if " drivers: " in line:
+            return {d for d in line.split(" drivers: ", 1)[1].strip().split(",") if d}
+    return set()
 
 
 @pytest.fixture(scope="module", params=["bwrap", "docker"])
 def agent(request: pytest.FixtureRequest, sim: ServerProcess, start_gateway: GatewayFactory) -> Iterator[str]:
     driver = str(request.param)
-    gateway = start_gateway(gateway_config(sim.url, driver), env={"AGENT_NODE_SECRET": SECRET})
+    gateway = start_gateway(gateway_config(sim.url, driver))
     node = start_node(gateway, driver, f"node-{driver}")
     try:
         if driver not in node_drivers(node):
@@ -158,31 +175,29 @@ def test_mixed_request_returns_the_client_tool_call(agent: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def two_nodes(sim: ServerProcess, start_gateway: GatewayFactory) -> Iterator[tuple[str, list[ServerProcess]]]:
-    gateway = start_gateway(gateway_config(sim.url, "bwrap"), env={"AGENT_NODE_SECRET": SECRET})
+def two_nodes(sim: ServerProcess, start_gateway: GatewayFactory) -> Iterator[tuple[ServerProcess, list[ServerProcess]]]:
+    gateway = start_gateway(gateway_config(sim.url, "bwrap"))
     nodes = [start_node(gateway, "bwrap", f"node-{i}") for i in (1, 2)]
     try:
         wait_for_tools(client_for(gateway.url))
         time.sleep(1.0)  # both nodes have sent a heartbeat
-        yield gateway.url, nodes
+        yield gateway, nodes
     finally:
         for node in nodes:
             node.stop()
 
 
-def busy_node(nodes: list[ServerProcess]) -> ServerProcess | None:
-    async def free(node: ServerProcess) -> int:
-        async with NodeClient(node.url, SECRET.encode()) as client:
-            return int((await client.status())["free_slots"])
-
-    for node in nodes:
-        if asyncio.run(free(node)) < 2:
-            return node
-    return None
+def busy_node(gateway: ServerProcess, nodes: list[ServerProcess]) -> ServerProcess | None:
+    """A node whose last heartbeat reported a job running (the admin API's node list)."""
+    busy = {n["url"] for n in admin(gateway, "GET", "/admin/nodes")["data"] if n["live"] and n["free_slots"] < 2}
+    return next((node for node in nodes if node.url in busy), None)
 
 
-def test_node_killed_mid_job_is_retried_on_another_node(two_nodes: tuple[str, list[ServerProcess]]) -> None:
-    url, nodes = two_nodes
+def test_node_killed_mid_job_is_retried_on_another_node(
+    two_nodes: tuple[ServerProcess, list[ServerProcess]]
+) -> None:
+    gateway, nodes = two_nodes
+    url = gateway.url
     slow: Any = {"type": "function", "function": {"name": "python"}}
     choice: Any = {"type": "function", "function": {"name": "python"}}
     client = client_for(url)
@@ -198,7 +213,7 @@ def test_node_killed_mid_job_is_retried_on_another_node(two_nodes: tuple[str, li
         victim = None
         for _ in range(40):
             await asyncio.sleep(0.1)
-            victim = await asyncio.to_thread(busy_node, nodes)
+            victim = await asyncio.to_thread(busy_node, gateway, nodes)
             if victim is not None:
                 break
         assert victim is not None, "the job never reached a node"

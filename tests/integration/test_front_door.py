@@ -26,7 +26,7 @@ import openai
 import pytest
 
 from tests.conftest import GatewayFactory, SimFactory
-from tests.integration.test_agent_loop import PYTHON, SECRET, node_drivers, start_node, wait_for_tools
+from tests.integration.test_agent_loop import ADMIN, PYTHON, node_drivers, start_node, wait_for_tools
 from tests.support.processes import ROOT, ServerProcess, unavailable
 
 pytestmark = pytest.mark.integration
@@ -171,12 +171,12 @@ def agent_gateway(
         "backends": [backend("shared", sims["shared"])],
         "models": [model("sim-chat", "shared")],
         "chain": ["authn", "authz", "limits", "cache", "rag", "tools"],
-        "auth": {"static_keys": [front_key(roles=["agent"])]},
+        "auth": {"static_keys": [front_key(roles=["agent"]), ADMIN]},
         "policy": {"paths": policy_paths(tmp_path_factory.mktemp("policy"))},
-        "tools": {"node_secret": "${AGENT_NODE_SECRET}", "scheduler": {"node_ttl_s": 5}, "max_steps": 4,
+        "tools": {"enrollment": {"enabled": True}, "scheduler": {"node_ttl_s": 5}, "max_steps": 4,
                   "options": {"python": {"driver": "bwrap"}}},
     }
-    gateway = start_gateway(config, env={"AGENT_NODE_SECRET": SECRET})
+    gateway = start_gateway(config)
     node = start_node(gateway, "bwrap", "node-front-door")
     try:
         if "bwrap" not in node_drivers(node):

@@ -15,7 +15,7 @@ from typing import IO
 
 import pytest
 
-_LISTENING = re.compile(r"listening on (http://\S+)")
+_LISTENING = re.compile(r"listening on (https?://\S+)")
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -31,7 +31,7 @@ def unavailable(what: str) -> None:
 
 
 class ServerProcess:
-    """A child process that prints ``... listening on http://HOST:PORT`` when ready."""
+    """A child process that prints ``... listening on http(s)://HOST:PORT`` when ready."""
 
     def __init__(self, argv: Sequence[str], *, env: dict[str, str] | None = None, stream: str = "stdout") -> None:
         self.argv = list(argv)

@@ -12,7 +12,6 @@ from routers.scheduler import MemoryNodeRegistry, NodeRegistry, node_from_heartb
 from routers.scheduler.redis_registry import RedisNodeRegistry
 from tests.routers.scheduler.fakes import node
 
-SECRET = b"hb-secret"
 PATH = "/internal/nodes/heartbeat"
 
 
@@ -43,6 +42,18 @@ async def check_registry(registry: NodeRegistry) -> None:
     await registry.upsert(node_from_heartbeat(beat("n2"), now))
     assert [n.id for n in await registry.live(now)] == ["n2", "static-1"]
     assert await registry.claim_nonce("abc", 10)
+
+
+async def test_a_node_that_misses_a_heartbeat_is_gone_within_its_interval_not_the_ttl() -> None:
+    registry = MemoryNodeRegistry(15.0)
+    await registry.upsert(node_from_heartbeat(beat("quick", interval_s=1.0), 100.0))
+    await registry.upsert(node_from_heartbeat(beat("legacy"), 100.0))  # no interval: only the TTL applies
+    assert [n.id for n in await registry.live(101.4)] == ["legacy", "quick"]
+    assert [n.id for n in await registry.live(101.6)] == ["legacy"]
+    assert node_from_heartbeat(beat(boot="b1"), 0.0).boot == "b1"
+    for bad in ({"interval_s": "1"}, {"interval_s": -1}, {"boot": 7}, {"boot": "x" * 65}):
+        with pytest.raises(ValueError):
+            node_from_heartbeat(beat(**bad), 0.0)
 
 
 async def test_memory_registry_expires_stale_nodes_and_keeps_static_ones() -> None:

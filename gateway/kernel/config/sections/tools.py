@@ -119,6 +119,16 @@ class SchedulerSettings(Section):
     failure_cooldown_s: float = Field(10.0, ge=0, description="How long a failed node is avoided.")
 
 
+class EnrollmentSettings(Section):
+    """The node plane: per-node identities from single-use join tokens (see README, data plane)."""
+
+    enabled: bool = Field(False, description="Accept node enrollment (join tokens from the admin API), signed "
+                          "heartbeats, and send jobs to enrolled nodes over pinned TLS.")
+    state_dir: str | None = Field(None, description="0700 directory for the control plane's node-signing key and "
+                                  "the enrolled-node book; unset = in process (nodes enroll again after a restart).")
+    token_ttl_s: float = Field(600.0, gt=0, le=86_400, description="Default lifetime of a join token.")
+
+
 class ToolsSettings(Section):
     builtin: tuple[BuiltinTool, ...] = Field(
         ("python", "shell", "http_request"), description="Built-in tools offered to models."
@@ -131,7 +141,13 @@ class ToolsSettings(Section):
         "one the node injects into http_request; either only when the policy grants it.",
         json_schema_extra=_string_or_spec,
     )
-    node_secret: SecretStr | None = Field(None, description="HMAC secret shared with nodes (use ${ENV}).")
+    node_secret: SecretStr | None = Field(None, description="Deprecated and trusted for nothing: setting it only "
+                                          "turns the node plane on, as enrollment.enabled does.")
+    enrollment: EnrollmentSettings = EnrollmentSettings()
+    secret_node_labels: dict[str, dict[str, str]] = Field(
+        default_factory=dict, description="Secret name → node labels (granted by the node's join token) a node "
+        "must have to be sent a job carrying that secret.",
+    )
     nodes: tuple[StaticNode, ...] = ()
     scheduler: SchedulerSettings = SchedulerSettings()
     max_steps: int = Field(8, ge=1, le=64, description="Model calls per request in the agent loop.")
