@@ -61,13 +61,13 @@ def _serve(settings: Settings, args: argparse.Namespace, *, embedded: bool) -> i
         update={k: v for k, v in {"host": args.host, "port": args.port}.items() if v is not None}
     )
     settings = check(settings.model_copy(update={"server": server}))
-    log = JsonLog(level=server.log_level)
-    bridge_stdlib(log, "warning")
-    gateway = Gateway(settings, log, Metrics())
     try:
         sock = bind(server.host, server.port)
     except OSError as exc:
         raise StartupFailed(f"server.port: cannot listen on {server.host}:{server.port} ({exc.strerror})") from None
+    log = JsonLog(level=server.log_level)
+    bridge_stdlib(log, "warning")
+    gateway = Gateway(settings, log, Metrics())
     host, port = sock.getsockname()[:2]
     app = build_app(gateway, on_started=lambda: _announce(f"http://{host}:{port}", settings, embedded))
     try:

@@ -5,6 +5,7 @@ under us is retried once on a fresh connection, and counted)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import threading
 import time
@@ -67,7 +68,10 @@ class ClosesReusedConnections:
         self.connections += 1
         served = 0
         while True:
-            head = await reader.readuntil(b"\r\n\r\n")
+            try:
+                head = await reader.readuntil(b"\r\n\r\n")
+            except (asyncio.IncompleteReadError, ConnectionError):
+                return  # the client closed the connection
             length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
                            if line.lower().startswith(b"content-length:")), 0)
             await reader.readexactly(length)
@@ -92,7 +96,11 @@ def test_a_request_on_a_connection_the_server_closed_is_retried_once_fresh(start
         async with server:
             await server.serve_forever()
 
-    thread = threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True)
+    def run() -> None:
+        with contextlib.suppress(asyncio.CancelledError):
+            loop.run_until_complete(serve())
+
+    thread = threading.Thread(target=run, daemon=True)
     thread.start()
     ready.wait(10)
     config = sim_config(f"http://127.0.0.1:{upstream.port}", "sim-chat")
@@ -105,4 +113,4 @@ def test_a_request_on_a_connection_the_server_closed_is_retried_once_fresh(start
     retried = [line for line in metrics.splitlines()
                if line.startswith("llmops_upstream_errors_total") and "stale_connection_retried" in line]
     assert retried and float(retried[0].rsplit(" ", 1)[1]) >= 1
-    loop.call_soon_threadsafe(loop.stop)
+    loop.call_soon_threadsafe(lambda: [task.cancel() for task in asyncio.all_tasks(loop)])
