@@ -7,7 +7,9 @@
     DELETE /admin/keys/{key_id}        → record (revoked; also POST /admin/keys/{key_id}/revoke)
     POST   /admin/keys/{key_id}/rotate → {"key": "sk-...", ...record}: the old secret stops working
 
-The secret is shown once, at creation or rotation; only its hash is stored.
+The secret is shown once, at creation or rotation; only its hash is stored. A key id is never shared: one
+taken by a virtual key, a static key (``auth.static_keys``) or a JWT bearer (``jwt:...``) is a 409
+``key_exists``; static keys live in the config, so revoking or rotating one here is a 409 ``static_key``.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from gateway.kernel.context import Principal
 from gateway.kernel.errors import InvalidRequest, NotFound
 from gateway.services.identity.authenticator import Authenticator
 from gateway.services.identity.secrets import new_key_id, new_secret
-from gateway.services.identity.types import KeyRecord, KeyStore
+from gateway.services.identity.types import KeyExists, KeyRecord, KeyStore
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -58,9 +60,9 @@ class KeyAdmin:
             metadata=spec.metadata, expires_at=time.time() + spec.expires_in_s if spec.expires_in_s else None,
         )
         try:
-            await self._store.create(record)
-        except ValueError as exc:
-            raise InvalidRequest(str(exc), param="key_id", code="key_exists") from exc
+            await self._auth.create(record)
+        except KeyExists as exc:
+            raise InvalidRequest(str(exc), param="key_id", code="key_exists", status=409) from exc
         return {"key": secret, **record.public()}
 
     async def list(self, request: Request, caller: Principal | None) -> dict[str, Any]:
@@ -71,17 +73,26 @@ class KeyAdmin:
         return _found(await self._store.get(request.path_params["key_id"])).public()
 
     async def revoke(self, request: Request, caller: Principal | None) -> dict[str, Any]:
-        record = _found(await self._store.revoke(request.path_params["key_id"], time.time()))
+        record = _found(await self._store.revoke(self._virtual_id(request), time.time()))
         self._auth.forget(record.key_id)
         return record.public()
 
     async def rotate(self, request: Request, caller: Principal | None) -> dict[str, Any]:
+        key_id = self._virtual_id(request)
         secret = new_secret(self._prefix)
-        key_id = request.path_params["key_id"]
         record = _found(await self._store.rotate(key_id, self._auth.hasher.hash(secret)))
         self._auth.forget(key_id)
         return {"key": secret, **record.public()}
 
+    def _virtual_id(self, request: Request) -> str:
+        """The path's key id, refused if it names a static key (the config, not this API, manages those)."""
+        key_id: str = request.path_params["key_id"]
+        if self._auth.is_static(key_id):
+            raise InvalidRequest(
+                f"Key {key_id!r} is a static key (auth.static_keys): change the configuration to revoke or "
+                "rotate it.", param="key_id", code="static_key", status=409,
+            )
+        return key_id
 
 
 def _parse(raw: bytes) -> NewKey:

@@ -21,7 +21,14 @@ from gateway.kernel.observability.metrics import Metrics
 from routers.backends.anthropic_shapes import openai_error, to_chat_completion, to_messages_request
 from routers.backends.anthropic_stream import StreamTranslator
 from routers.backends.base import api_key_of
-from routers.backends.openai import failure_body, failure_error, make_session, read_body, upstream_errors
+from routers.backends.openai import (
+    KeyScrubber,
+    failure_body,
+    failure_error,
+    make_session,
+    read_body,
+    upstream_errors,
+)
 from routers.needs import ALL, mask_of
 
 API_VERSION = "2023-06-01"
@@ -44,6 +51,7 @@ class AnthropicBackend:
         self._session = session
         self._metrics = metrics
         self._max_tokens = settings.default_max_tokens
+        self._scrubber = KeyScrubber.of(api_key, settings.headers)
         headers = {"content-type": "application/json", "anthropic-version": API_VERSION, **settings.headers}
         if api_key:
             headers["x-api-key"] = api_key
@@ -123,7 +131,7 @@ class AnthropicBackend:
 
     async def _failure(self, resp: aiohttp.ClientResponse) -> Reply:
         status = resp.status
-        body = await failure_body(resp, self.name, self._metrics)
+        body = await failure_body(resp, self.name, self._metrics, self._scrubber)
         if status in _PASS_THROUGH_STATUSES:
             return Reply(status=status, body=openai_error(body))
         raise failure_error(

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import time
-from collections.abc import AsyncGenerator, Iterator
+from collections.abc import AsyncGenerator, Iterable, Iterator, Mapping
 from typing import Any, ClassVar
 
 import aiohttp
@@ -26,12 +27,75 @@ from routers.needs import ALL
 
 _PASS_THROUGH_STATUSES = {400, 404, 409, 413, 415, 422}
 _SSE = "text/event-stream"
+_GRAM = 8  # a run this long of a secret's characters is a quote of the secret (and secrets shorter are placeholders)
+_WORD = re.compile(r"[\w\-+/=~*.\u2026]+")  # a key-like run of text: letters, digits, _-+/=~, masks (* . …)
+_MASK = re.compile(r"\*+|\.{3,}|\u2026")  # how servers hide the middle of a key: sk-abc***wxyz, sk-...wxyz
+_SENSITIVE_HEADER = re.compile(r"auth|key|token|secret", re.IGNORECASE)
+REDACTED = "[redacted]"
 
 
 class UpstreamRateLimited(UpstreamError):
     status = 429
     error_type = "requests"
     default_code = "rate_limit_exceeded"
+
+
+class KeyScrubber:
+    """Takes the gateway's own upstream secrets out of what a backend says, whatever the status, before
+    the client or a log sees it: the key in full, any run of 8 or more of its characters, and masked
+    quotes whose visible ends are the key's (OpenAI's ``sk-abc***wxyz``, ``sk-proj-****...wxyz``).
+    A JSON body is scrubbed string by string, so it stays valid JSON. Secrets shorter than 8 characters
+    are placeholders (vLLM's ``EMPTY``) and left alone."""
+
+    def __init__(self, secrets: Iterable[str | None]) -> None:
+        self._secrets = tuple({s for s in secrets if s and len(s) >= _GRAM})
+        self._grams = frozenset(s[i : i + _GRAM] for s in self._secrets for i in range(len(s) - _GRAM + 1))
+
+    @classmethod
+    def of(cls, api_key: str | None, headers: Mapping[str, str]) -> KeyScrubber:
+        """For a backend's key and the credentials among its configured headers (``Bearer X`` → ``X``)."""
+        sent = [part for name, value in headers.items() if _SENSITIVE_HEADER.search(name) for part in value.split()]
+        return cls([api_key, *sent])
+
+    def body(self, raw: bytes) -> bytes:
+        """``raw`` without the secrets (the same object when there was nothing to take out)."""
+        if not self._secrets or not raw:
+            return raw
+        try:
+            doc: Any = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            text = raw.decode("utf-8", "surrogateescape")
+            clean = self.text(text)
+            return raw if clean == text else clean.encode("utf-8", "surrogateescape")
+        clean_doc = self._document(doc)
+        return raw if clean_doc == doc else orjson.dumps(clean_doc)
+
+    def text(self, text: str) -> str:
+        return _WORD.sub(self._word, text)
+
+    def _word(self, match: re.Match[str]) -> str:
+        word = match.group()
+        core = word.rstrip(".")  # a sentence's full stop is not part of the quote
+        return REDACTED + word[len(core) :] if self._quotes(core) else word
+
+    def _document(self, doc: Any) -> Any:
+        if isinstance(doc, str):
+            return self.text(doc)
+        if isinstance(doc, list):
+            return [self._document(item) for item in doc]
+        if isinstance(doc, dict):
+            return {self.text(k): self._document(v) for k, v in doc.items()}
+        return doc
+
+    def _quotes(self, word: str) -> bool:
+        """Whether ``word`` holds a run of a secret, or is a masked quote consistent with one."""
+        if any(word[i : i + _GRAM] in self._grams for i in range(len(word) - _GRAM + 1)):
+            return True
+        parts = _MASK.split(word)
+        if len(parts) < 2:
+            return False
+        head, tail = parts[0], parts[-1]
+        return len(head) + len(tail) >= 4 and any(s.startswith(head) and s.endswith(tail) for s in self._secrets)
 
 
 def make_session(settings: BackendSettings) -> aiohttp.ClientSession:
@@ -63,6 +127,7 @@ class OpenAIBackend:
         self._session = session
         self._fresh: aiohttp.ClientSession | None = None
         self._metrics = metrics
+        self._scrubber = KeyScrubber.of(api_key, settings.headers)
         headers = {"content-type": "application/json", **settings.headers}
         if api_key:
             headers["authorization"] = f"Bearer {api_key}"
@@ -130,7 +195,7 @@ class OpenAIBackend:
 
     async def _failure(self, resp: aiohttp.ClientResponse) -> Reply:
         status = resp.status
-        body = await failure_body(resp, self.name, self._metrics)
+        body = await failure_body(resp, self.name, self._metrics, self._scrubber)
         if status in _PASS_THROUGH_STATUSES and _is_envelope(body):
             return Reply(status=status, body=body)
         raise failure_error(self.name, status, body, resp.headers.get("retry-after"))
@@ -224,8 +289,10 @@ async def read_body(resp: aiohttp.ClientResponse, name: str, metrics: Metrics) -
         resp.release()
 
 
-async def failure_body(resp: aiohttp.ClientResponse, name: str, metrics: Metrics) -> bytes:
-    """An error response's body (empty if even that fails), counted by status."""
+async def failure_body(
+    resp: aiohttp.ClientResponse, name: str, metrics: Metrics, scrubber: KeyScrubber
+) -> bytes:
+    """An error response's body (empty if even that fails) without the gateway's secrets, counted by status."""
     try:
         body = await resp.read()
     except (TimeoutError, aiohttp.ClientError):
@@ -233,7 +300,7 @@ async def failure_body(resp: aiohttp.ClientResponse, name: str, metrics: Metrics
     finally:
         resp.release()
     metrics.upstream_errors.labels(name, str(resp.status)).inc()
-    return body
+    return scrubber.body(body)
 
 
 def _usage_of(body: bytes) -> Usage | None:

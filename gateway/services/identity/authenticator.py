@@ -9,9 +9,9 @@ from collections.abc import Mapping
 from gateway.kernel.config.sections.auth import AuthSettings, StaticKey
 from gateway.kernel.context import Principal
 from gateway.kernel.errors import AuthenticationFailed
-from gateway.services.identity.jwt import JwtVerifier, looks_like_jwt
+from gateway.services.identity.jwt import JWT_KEY_PREFIX, JwtVerifier, looks_like_jwt
 from gateway.services.identity.secrets import KeyHasher, same
-from gateway.services.identity.types import KeyRecord, KeyStore
+from gateway.services.identity.types import KeyExists, KeyRecord, KeyStore
 
 _MISSING = (
     "You didn't provide an API key. You need to provide your API key in an Authorization header "
@@ -61,6 +61,7 @@ class Authenticator:
         self.hasher = hasher
         self.store = store
         self._static = {hasher.hash(k.key.get_secret_value()): _static_identity(k) for k in settings.static_keys}
+        self._static_ids = frozenset(k.key_id for k in settings.static_keys)
         self._cache = KeyCache(settings.cache_size, settings.cache_ttl_s)
         self._jwt = JwtVerifier(settings.jwt) if settings.jwt is not None else None
 
@@ -78,7 +79,22 @@ class Authenticator:
         record = await self._lookup(key_hash)
         if record is None or not same(record.key_hash, key_hash) or not record.usable(time.time()):
             raise AuthenticationFailed(f"Incorrect API key provided: {_redacted(token)}.")
+        if self.is_static(record.key_id):  # a row stored before ids were checked: it must not pose as the static key
+            raise AuthenticationFailed("This key's id belongs to a static key; an admin must issue a new key.")
         return record.identity()
+
+    def is_static(self, key_id: str) -> bool:
+        """Whether ``key_id`` is a static key's (from the config; the admin API does not manage those)."""
+        return key_id in self._static_ids
+
+    async def create(self, record: KeyRecord) -> None:
+        """Store a new virtual key. Raises ``KeyExists`` if its id is a static key's, a JWT bearer's or taken:
+        limits, budgets and usage are kept per key id, so two credentials must never share one."""
+        if self.is_static(record.key_id):
+            raise KeyExists(f"Key id {record.key_id!r} belongs to a static key (auth.static_keys).")
+        if record.key_id.startswith(JWT_KEY_PREFIX):
+            raise KeyExists(f"Key ids starting with {JWT_KEY_PREFIX!r} belong to JWT bearers.")
+        await self.store.create(record)
 
     async def _lookup(self, key_hash: str) -> KeyRecord | None:
         now = time.monotonic()

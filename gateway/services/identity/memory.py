@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from gateway.services.identity.types import KeyRecord
+from gateway.services.identity.types import KeyExists, KeyRecord
 
 
 class MemoryKeyStore:
@@ -21,8 +21,8 @@ class MemoryKeyStore:
         return self._by_id.get(key_id)
 
     async def create(self, record: KeyRecord) -> None:
-        if record.key_id in self._by_id:
-            raise ValueError(f"key {record.key_id!r} exists")
+        if record.key_id in self._by_id or record.key_hash in self._by_hash:
+            raise KeyExists(f"A key with id {record.key_id!r} exists.")
         self._by_id[record.key_id] = record
         self._by_hash[record.key_hash] = record.key_id
 

@@ -9,7 +9,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from gateway.services.identity.types import KeyRecord
+from gateway.services.identity.types import KeyExists, KeyRecord
 from gateway.services.stores.migrations import migrate
 
 MIGRATIONS = (
@@ -61,11 +61,13 @@ class PostgresKeyStore:
         r = record
         params = (r.key_id, r.key_hash, r.tenant, list(r.roles), list(r.models), r.rpm, r.tpm, r.budget_usd,
                   Jsonb(r.metadata), r.created_at, r.expires_at, r.revoked_at)
+        sql = (f"INSERT INTO llmops_keys ({_COLUMNS}) VALUES ({', '.join(['%s'] * 12)}) "
+               "ON CONFLICT DO NOTHING RETURNING key_id")
         async with self._pool.connection() as conn:
-            await conn.execute(
-                f"INSERT INTO llmops_keys ({_COLUMNS}) VALUES ({', '.join(['%s'] * 12)})".encode(),
-                params,
-            )
+            cur = await conn.execute(sql.encode(), params)
+            inserted = await cur.fetchone()
+        if inserted is None:  # the id (or, by astronomical chance, the hash) is taken
+            raise KeyExists(f"A key with id {r.key_id!r} exists.")
 
     async def list(self, tenant: str | None = None) -> Sequence[KeyRecord]:
         where, params = ("WHERE tenant = %s", (tenant,)) if tenant is not None else ("", ())

@@ -5,12 +5,13 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from gateway.kernel.context import Principal
 
-if TYPE_CHECKING:
-    pass
+
+class KeyExists(ValueError):
+    """A key id (or key hash) is taken: by another virtual key, or by a static key of the config."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +62,9 @@ class KeyStore(Protocol):
 
     async def get(self, key_id: str) -> KeyRecord | None: ...
 
-    async def create(self, record: KeyRecord) -> None: ...
+    async def create(self, record: KeyRecord) -> None:
+        """Store a new key; raises ``KeyExists`` if its id (or hash) is taken."""
+        ...
 
     async def list(self, tenant: str | None = None) -> Sequence[KeyRecord]: ...
 

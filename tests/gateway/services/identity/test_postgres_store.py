@@ -9,7 +9,7 @@ import pytest
 from psycopg_pool import AsyncConnectionPool
 
 from gateway.services.identity.postgres import PostgresKeyStore
-from gateway.services.identity.types import KeyRecord
+from gateway.services.identity.types import KeyExists, KeyRecord
 
 
 @pytest.fixture
@@ -40,3 +40,12 @@ async def test_roundtrip_revoke_rotate(store: PostgresKeyStore) -> None:
     revoked = await store.revoke("k1", time.time())
     assert revoked is not None and not revoked.usable(time.time())
     assert await store.rotate("k1", "h3") is None
+
+
+async def test_a_taken_key_id_is_key_exists_not_a_database_error(store: PostgresKeyStore) -> None:
+    await store.create(KeyRecord("k1", "h1", "team"))
+    with pytest.raises(KeyExists):
+        await store.create(KeyRecord("k1", "h2", "other"))
+    with pytest.raises(KeyExists):
+        await store.create(KeyRecord("k2", "h1", "other"))  # the same secret's hash twice
+    assert [r.tenant for r in await store.list()] == ["team"] and await store.get("k2") is None
