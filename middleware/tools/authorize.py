@@ -82,8 +82,12 @@ class ToolAuthorizer:
     def _grants(self, entry: ToolEntry, egress: list[str], wanted: list[str], ob: Obligations) -> Grants:
         hosts = tuple(h for h in egress if h in ob.allowed_egress)
         if entry.spec.runtime != "http":
+            # A custom container tool that declares secrets reads them inside its sandbox: the explicit
+            # mode, each granted one delivered as a file at /run/secrets/NAME (never env or argv). WASI
+            # modules cannot receive files this way; other runtimes never get secrets inside.
             granted = {s: self._secrets[s] for s in wanted if s in ob.allowed_secrets and s in self._secrets}
-            return Grants(hosts, granted)
+            files = tuple(granted) if entry.spec.runtime == "image" else ()
+            return Grants(hosts, granted, secret_files=files)
         brokered = {n: _brokered(self._brokered[n], ob.allowed_egress) for n in wanted if n in ob.allowed_secrets}
         return Grants(
             tuple(dict.fromkeys((*hosts, *ob.allowed_egress))),

@@ -173,6 +173,7 @@ async def test_grants_carry_only_granted_secrets_and_hosts() -> None:
     await run(stage(engine, runner=Recording(), custom=[custom]), offered, model)
     job = seen[0]
     assert dict(job.grants.secrets) == {"API_KEY": "sk-1"} and job.grants.egress == ("a.example",)
+    assert job.grants.secret_files == ("API_KEY",)  # the explicit in-sandbox mode: a file, never env
     assert job.runtime == "image" and job.argv == ("run",) and json.loads(job.stdin) == {"q": "x"}
     assert engine.documents[0]["resource"]["secrets"] == ["API_KEY", "OTHER"]
 
