@@ -31,3 +31,13 @@ async def driver(request: pytest.FixtureRequest) -> AsyncIterator[SandboxDriver]
     require(instance)
     async with instance:
         yield instance
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session", params=("bwrap", "docker"))
+async def process_driver(request: pytest.FixtureRequest) -> AsyncIterator[SandboxDriver]:
+    """The drivers that run real processes and can hand a sandbox a tmpfs file (not wasm, which counts
+    fuel per instance and has no processes)."""
+    instance = load_driver(request.param, **DRIVER_OPTIONS.get(request.param, {}))
+    require(instance)
+    async with instance:
+        yield instance

@@ -61,14 +61,6 @@ def job(code: str, **limits: float) -> Job:
                limits=Limits(**limits))  # type: ignore[arg-type]
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="session", params=("bwrap", "docker"))
-async def process_driver(request: pytest.FixtureRequest) -> AsyncIterator[SandboxDriver]:
-    """The drivers that run real processes (wasm counts fuel per instance, with no processes)."""
-    instance = load_driver(request.param, **DRIVER_OPTIONS.get(request.param, {}))
-    require(instance)
-    async with instance:
-        yield instance
-
 
 @asyncio
 async def test_cpu_time_is_summed_over_the_jobs_processes(process_driver: SandboxDriver) -> None:
