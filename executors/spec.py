@@ -135,6 +135,8 @@ class Job:
     module: str | None = None
     driver: str | None = None
     tenant: str = DEFAULT_TENANT
+    # Node-local, never read from the wire: the directory of the job's egress proxy socket.
+    egress_dir: str | None = None
 
     def __post_init__(self) -> None:
         if self.runtime not in RUNTIMES:
@@ -180,6 +182,7 @@ def job_to_dict(job: Job) -> dict[str, Any]:
     data = asdict(job)
     data["grants"]["secrets"] = dict(job.grants.secrets)
     data["grants"]["brokered"] = {name: asdict(secret) for name, secret in job.grants.brokered.items()}
+    del data["egress_dir"]  # node-local
     return data
 
 

@@ -19,6 +19,9 @@ from executors.spec import Job, Result
 
 SCRATCH = "/scratch"
 SECRETS_DIR = "/run/secrets"
+# The node's egress proxy for the job, when it has an egress grant (executors/egress_proxy.py).
+EGRESS_MOUNT = "/run/llmops"
+EGRESS_SOCKET = f"{EGRESS_MOUNT}/egress.sock"
 SANDBOX_UID = 65534
 BASE_ENV: Mapping[str, str] = {
     "PATH": "/usr/local/bin:/usr/bin:/bin",
@@ -65,8 +68,12 @@ class SandboxDriver(abc.ABC):
 
 
 def job_env(job: Job) -> dict[str, str]:
-    """The complete environment of a sandboxed job: base, then job env. Never a secret."""
-    return {**BASE_ENV, **job.env}
+    """The complete environment of a sandboxed job: base, then job env, and where its egress proxy
+    listens when it has one. Never a secret."""
+    env = {**BASE_ENV, **job.env}
+    if job.egress_dir is not None:
+        env["LLMOPS_EGRESS_SOCKET"] = EGRESS_SOCKET
+    return env
 
 
 def encoded_size(text: str) -> int:

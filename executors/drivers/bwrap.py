@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from executors.drivers.base import (
+    EGRESS_MOUNT,
     SANDBOX_UID,
     SCRATCH,
     SECRETS_DIR,
@@ -279,6 +280,7 @@ class BwrapDriver(SandboxDriver):
             program,
             "/job/main",
             *secret_args(secrets),
+            *(["--bind", job.egress_dir, EGRESS_MOUNT] if job.egress_dir else []),
             "--remount-ro",
             "/",
             "--chdir",

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from executors.drivers.base import (
+    EGRESS_MOUNT,
     SANDBOX_UID,
     SCRATCH,
     SECRETS_DIR,
@@ -379,6 +380,8 @@ class DockerDriver(SandboxDriver):
         secret_dir = write_secret_files(job, self._secrets_root)
         try:
             binds = secret_binds(job, secret_dir)
+            if job.egress_dir is not None:  # the node's egress proxy socket (a cold container)
+                binds[job.egress_dir] = {"bind": EGRESS_MOUNT, "mode": "rw"}
             async with workspace_for(self._workspaces, job) as workspace:
                 profile = Profile.of(job.limits, workspace)
                 if job.runtime == "image":

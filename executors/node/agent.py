@@ -9,7 +9,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from executors.drivers.base import SandboxDriver
+from executors.drivers.base import SandboxDriver, fit_encoded
+from executors.egress_proxy import EgressProxy
 from executors.errors import JobRejected, SandboxError
 from executors.http_tool import http_request
 from executors.redact import Redactor
@@ -102,8 +103,19 @@ class NodeAgent:
         async with self._free:
             self._busy += 1
             try:
-                result = await (http_request(job) if driver is None else driver.run(job))
+                if driver is None:
+                    result = await http_request(job)
+                elif job.grants.egress and driver.name != "wasm":
+                    async with EgressProxy(job) as directory:
+                        result = await driver.run(replace(job, egress_dir=str(directory)))
+                else:
+                    result = await driver.run(job)
             finally:
                 self._busy -= 1
-        scrub = Redactor(job.grants.secrets)
-        return replace(result, stdout=scrub(result.stdout), stderr=scrub(result.stderr))
+        scrub = Redactor({**job.grants.secrets, **{n: s.value for n, s in job.grants.brokered.items()}})
+        # A redaction marker can be longer than what it replaces: the cap is applied again after it.
+        stdout, cut_out = fit_encoded(scrub(result.stdout), job.limits.output_bytes)
+        stderr, cut_err = fit_encoded(scrub(result.stderr), job.limits.output_bytes)
+        truncated = result.truncated or cut_out or cut_err
+        return replace(result, stdout=stdout, stderr=stderr, truncated=truncated,
+                       limit=result.limit or ("output" if truncated else None))

@@ -85,9 +85,14 @@ class ToolAuthorizer:
             # A custom container tool that declares secrets reads them inside its sandbox: the explicit
             # mode, each granted one delivered as a file at /run/secrets/NAME (never env or argv). WASI
             # modules cannot receive files this way; other runtimes never get secrets inside.
+            # Brokered secrets it declares go to the node's egress proxy (executors/egress_proxy.py), which
+            # injects them into the tool's HTTP for their granted hosts: the sandbox never holds them.
             granted = {s: self._secrets[s] for s in wanted if s in ob.allowed_secrets and s in self._secrets}
             files = tuple(granted) if entry.spec.runtime == "image" else ()
-            return Grants(hosts, granted, secret_files=files)
+            proxied = {n: _brokered(self._brokered[n], hosts) for n in wanted
+                       if n in ob.allowed_secrets and n in self._brokered}
+            return Grants(hosts, granted, secret_files=files,
+                          brokered={n: s for n, s in proxied.items() if s is not None})
         brokered = {n: _brokered(self._brokered[n], ob.allowed_egress) for n in wanted if n in ob.allowed_secrets}
         return Grants(
             tuple(dict.fromkeys((*hosts, *ob.allowed_egress))),

@@ -75,3 +75,20 @@ async def test_a_brokered_secret_never_goes_into_a_sandbox() -> None:
     engine = Engine(Obligations(allowed_secrets=("GH", "PLAIN")))
     verdict = await authorize(engine, "box", {})
     assert dict(verdict.grants.secrets) == {"PLAIN": "plain-value"} and dict(verdict.grants.brokered) == {}
+
+
+async def test_a_custom_tool_with_egress_gets_brokered_secrets_for_the_nodes_proxy_only() -> None:
+    """Its HTTP goes through the node's egress proxy, which injects the credential; its sandbox gets
+    only the plain secret, as a file."""
+    custom = [{"name": "fetch", "image": "img", "command": ["run"], "secrets": ["GH", "PLAIN"],
+               "egress": ["api.github.com"]}]
+    tools = settings_from_mapping({"tools": {"secrets": {"GH": GH, "PLAIN": "plain-value"}, "custom": custom}},
+                                  {"GH_TOKEN": "ghp-secret-1"}).tools
+    entry = ToolCatalog.from_settings(tools).get("fetch")
+    assert entry is not None
+    engine = Engine(Obligations(allowed_secrets=("GH", "PLAIN"), allowed_egress=("api.github.com",)))
+    ctx = RequestContext("req_1", "chat", "m", {}, {})
+    grants = (await ToolAuthorizer(PolicyGate(engine), tools.secrets).authorize(ctx, entry, {})).grants
+    assert grants.egress == ("api.github.com",)
+    assert grants.brokered["GH"].hosts == ("api.github.com",) and grants.brokered["GH"].value == "ghp-secret-1"
+    assert dict(grants.secrets) == {"PLAIN": "plain-value"} and grants.secret_files == ("PLAIN",)
