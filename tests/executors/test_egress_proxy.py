@@ -5,16 +5,14 @@ nowhere the sandbox can look (its environment, its files, /proc). bwrap and Dock
 from __future__ import annotations
 
 import secrets
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import pytest
 
 from executors.drivers.base import SandboxDriver
 from executors.node.agent import NodeAgent
 from executors.spec import BrokeredSecret, Grants, Job, Limits
+from tests.support.bearer_service import BearerService, bearer_service
 
 TOKEN = "tok-proxy-" + secrets.token_hex(12)
 ANSWER = "hello-from-behind-the-proxy"
@@ -54,28 +52,11 @@ print("LEAKS", [where for where, text in places.items() if marker in text])
 '''
 
 
-class Protected(BaseHTTPRequestHandler):
-    seen: list[str] = []
-
-    def do_GET(self) -> None:
-        Protected.seen.append(self.headers.get("authorization", ""))
-        ok = self.headers.get("authorization") == f"Bearer {TOKEN}"
-        body = (ANSWER if ok else "no token").encode()
-        self.send_response(200 if ok else 401)
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        return None
-
 
 @pytest.fixture(scope="module")
-def port() -> Iterator[int]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Protected)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield int(server.server_address[1])
-    server.shutdown()
+def service() -> Iterator[BearerService]:
+    with bearer_service(TOKEN, ANSWER) as running:
+        yield running
 
 
 def proxied_job(port: int) -> Job:
@@ -86,17 +67,17 @@ def proxied_job(port: int) -> Job:
 
 
 async def test_the_sandbox_reaches_its_grant_through_the_proxy_and_never_holds_the_token(
-    process_driver: SandboxDriver, port: int
+    process_driver: SandboxDriver, service: BearerService
 ) -> None:
     agent = NodeAgent("n", [process_driver])
     await agent.start()
-    result = await agent.run(proxied_job(port))
+    result = await agent.run(proxied_job(service.port))
     assert result.exit_code == 0, result
     lines = dict(line.split(" ", 1) for line in result.stdout.splitlines() if " " in line)
     assert lines["GRANTED"] == ANSWER, result.stdout
     assert lines["REFUSED"].startswith("HTTP/1.1 403"), result.stdout
     assert lines["LEAKS"] == "[]", result.stdout
-    assert f"Bearer {TOKEN}" in Protected.seen and TOKEN not in result.stdout + result.stderr
+    assert f"Bearer {TOKEN}" in service.seen and TOKEN not in result.stdout + result.stderr
 
 
 async def test_without_an_egress_grant_there_is_no_proxy(process_driver: SandboxDriver) -> None:

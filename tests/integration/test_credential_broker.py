@@ -6,9 +6,7 @@ gateway's or the node's logs. (``http_request`` runs on the node itself: no sand
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +16,7 @@ import pytest
 
 from tests.conftest import GatewayFactory
 from tests.integration.test_agent_loop import ADMIN, start_node
+from tests.support.bearer_service import BearerService, bearer_service
 from tests.support.configs import sim_config
 from tests.support.processes import ROOT, ServerProcess
 
@@ -28,29 +27,11 @@ ANSWER = "hello-from-the-protected-service"
 HTTP_TOOL: Any = {"type": "llmops_tool", "name": "http_request"}
 
 
-class Protected(BaseHTTPRequestHandler):
-    seen: list[str] = []
-
-    def do_GET(self) -> None:
-        Protected.seen.append(self.headers.get("authorization", ""))
-        ok = self.headers.get("authorization") == f"Bearer {TOKEN}"
-        body = (ANSWER if ok else "missing or wrong token").encode()
-        self.send_response(200 if ok else 401)
-        self.send_header("content-type", "text/plain")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        return None
-
 
 @pytest.fixture(scope="module")
-def service() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Protected)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/data"
-    server.shutdown()
+def service() -> Iterator[BearerService]:
+    with bearer_service(TOKEN, ANSWER) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
@@ -74,10 +55,10 @@ def plane(sim: ServerProcess, start_gateway: GatewayFactory,
 
 
 def test_the_broker_injects_a_token_nobody_else_sees(plane: tuple[ServerProcess, ServerProcess], sim: ServerProcess,
-                                                     service: str) -> None:
+                                                     service: BearerService) -> None:
     gateway, node = plane
     client = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key="sk-broker-user", max_retries=0, timeout=60)
-    prompt = f'Use http_request for "{service}"'
+    prompt = f'Use http_request for "{service.url}"'
     raw = None
     for _ in range(60):  # until the node's first heartbeat registered it
         try:
@@ -94,7 +75,7 @@ def test_the_broker_injects_a_token_nobody_else_sees(plane: tuple[ServerProcess,
     body = raw.http_response.text
     call = json.loads(body)["llmops"]["trace"][0]["calls"][0]
     assert call["name"] == "http_request" and call["status"] == "ok", (call, body[:2000])
-    assert f"Bearer {TOKEN}" in Protected.seen  # the service got the credential
+    assert f"Bearer {TOKEN}" in service.seen  # the service got the credential
     assert ANSWER in body  # the model saw the service's answer and answered with it
     seen_by_model = httpx.get(f"{sim.url}/_sim/requests").text
     assert ANSWER in seen_by_model
