@@ -54,12 +54,15 @@ def test_killed_backend_under_load_fails_no_request(start_sim: SimFactory, start
                                            balancer="weighted"))
     sent, failed = asyncio.run(_load(gateway, 600, 32, sims["k2"], kill_after=200))
     assert (sent, failed) == (600, 0)
-    assert metric(gateway, "llmops_route_retries_total") >= 1
-    # After the kill, k2 is avoided: passive detection (its failures cost it in the balancer, and
-    # enough of them open its circuit) plus active health checks. Whether the circuit itself opened
-    # depends on how many requests were in flight to k2 at the kill; the circuit has its own test.
-    assert 1 <= metric(gateway, "llmops_upstream_errors_total", backend="k2") <= 60
-    assert metric(gateway, "llmops_health_checks_total", backend="k2", result="fail") >= 1
+    # After the kill, k2 is avoided: passive detection (failures cost it in the balancer and open its
+    # circuit) plus active health checks. How many requests reached it after the kill (and so how many
+    # were retried elsewhere) depends on timing: in about half of the full CI runs none did, with the
+    # health check first; the retry path has its own tests (tests/routers/test_router.py).
+    assert metric(gateway, "llmops_upstream_errors_total", backend="k2") <= 60
+    deadline = time.monotonic() + 5  # the next active check (every 0.5 s) sees it dead
+    while metric(gateway, "llmops_health_checks_total", backend="k2", result="fail") < 1:
+        assert time.monotonic() < deadline, "k2 was killed but no health check failed"
+        time.sleep(0.1)
 
 
 async def _load(gateway: ServerProcess, total: int, concurrency: int, victim: ServerProcess, kill_after: int
