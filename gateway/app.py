@@ -95,7 +95,7 @@ def routes(gateway: Gateway) -> list[DoorRoute]:
     scheduler = services.scheduler
     book = scheduler.book if scheduler is not None and node_plane(s) else None
     channel = NodeChannel(book, scheduler, gateway.log) if book is not None and scheduler is not None else None
-    door = FrontDoor(authenticator=services.authenticator, authn="authn" in s.chain, admin_role=s.auth.admin_role,
+    door = FrontDoor(authenticator=services.authenticator, authn=services.needs.identity, admin_role=s.auth.admin_role,
                      gate=services.gate, limiter=services.limiter, limits=s.limits,
                      node_auth=channel.verify if channel is not None else None)
     return [*_openai(door, gateway), *_files(door, VectorStoreApi(services.vector_stores)),

@@ -10,7 +10,7 @@ from __future__ import annotations
 from executors.drivers import DRIVERS
 from gateway.kernel.config import ConfigError, Settings
 from gateway.kernel.policy import PolicyLoadError
-from middleware.stages import check_chain
+from middleware.stages import check_chain, needs_of
 from routers.backends import BACKEND_TYPES
 
 
@@ -34,7 +34,7 @@ def problems(settings: Settings) -> list[str]:
         found.append(f"server.host: refusing to serve on {settings.server.host} without authentication: add authn "
                      "to the chain (with keys), or set server.allow_unauthenticated: true")
     found += policy_problems(settings)
-    if "authn" in settings.chain and not can_authenticate(settings):
+    if needs_of(settings.chain).identity and not can_authenticate(settings):
         found.append("auth: the chain has authn but no credential can ever pass: add auth.static_keys, auth.jwt, "
                      "or auth.store: postgres")
     return found
@@ -52,7 +52,7 @@ def exposed_without_auth(settings: Settings) -> bool:
     """Deny by default: anyone who can reach a non-loopback address could spend the upstream keys."""
     host = settings.server.host
     loopback = host in ("localhost", "::1") or host.startswith("127.")
-    return not loopback and "authn" not in settings.chain and not settings.server.allow_unauthenticated
+    return not loopback and not needs_of(settings.chain).identity and not settings.server.allow_unauthenticated
 
 
 def can_authenticate(settings: Settings) -> bool:
@@ -63,7 +63,8 @@ def can_authenticate(settings: Settings) -> bool:
 def policy_problems(settings: Settings) -> list[str]:
     """The embedded Rego policy must load when a stage will ask it (a missing directory, a syntax error)."""
     policy = settings.policy
-    if policy.engine != "rego" or not ({"authz", "tools"} & set(settings.chain)):
+    needs = needs_of(settings.chain)
+    if policy.engine != "rego" or not (needs.request_policy or needs.tool_policy):
         return []
     from gateway.wiring import make_evaluator
 

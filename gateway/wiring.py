@@ -40,7 +40,7 @@ from gateway.services.limits.limiter import Limiter, LocalLimiter
 from gateway.services.policy.gate import PolicyGate
 from gateway.services.policy.service import Evaluator, PolicyService
 from gateway.services.vectorstores.service import VectorStoreService
-from middleware.stages import build_stage
+from middleware.stages import build_stage, needs_of
 from routers.backends import make_backend
 from routers.backends.base import Backend
 from routers.health import HealthChecker
@@ -82,18 +82,19 @@ class LazyPostgres:
 
 
 async def build_services(settings: Settings, log: JsonLog, metrics: Metrics, resources: AsyncExitStack) -> Services:
-    chain = settings.chain
+    needs = needs_of(settings.chain)
     redis_client = _redis(settings, resources)
     resp = _resp(settings, resources)
     postgres = LazyPostgres(settings, resources)
     authenticator = Authenticator(settings.auth, await _key_store(settings, postgres),
                                   KeyHasher(settings.auth.pepper.get_secret_value().encode()
                                             if settings.auth.pepper else None))
-    ledger, limiter = await _limits(settings, log, redis_client, resp, resources) if "limits" in chain else (None, None)
-    engine = _policy(settings.policy, log, resources) if "authz" in chain or "tools" in chain else None
+    ledger, limiter = await _limits(settings, log, redis_client, resp, resources) if needs.limits else (None, None)
+    asks = needs.request_policy or needs.tool_policy
+    engine = _policy(settings.policy, log, resources) if asks else None
     spend_of = ledger.spend_of if ledger is not None else None
     region = settings.policy.region
-    gate = PolicyGate(engine if "authz" in chain else None, region, spend_of)
+    gate = PolicyGate(engine if needs.request_policy else None, region, spend_of)
     tool_gate = PolicyGate(engine, region, spend_of)
     embedder = make_embedder(settings.rag.embeddings)
     resources.push_async_callback(embedder.aclose)
@@ -104,7 +105,7 @@ async def build_services(settings: Settings, log: JsonLog, metrics: Metrics, res
     vector_stores = VectorStoreService(postgres, embedder, settings.rag, on_failure=ingest_failed)
     resources.push_async_callback(vector_stores.aclose)
     scheduler = await _scheduler(settings, log, redis_client, resources)
-    return Services(settings, log, metrics, redis_client, resp, authenticator, ledger, limiter, gate, tool_gate,
+    return Services(settings, needs, log, metrics, redis_client, resp, authenticator, ledger, limiter, gate, tool_gate,
                     embedder, vector_stores, scheduler)
 
 

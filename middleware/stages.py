@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
+
+from gateway.kernel.chain import ChainNeeds
 
 if TYPE_CHECKING:
     from gateway.kernel.chain import Filter
     from gateway.services.bundle import Services
+
+
+Need = Literal["identity", "request_policy", "tool_policy", "limits"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,17 +27,26 @@ class StageEntry:
     target: str  # "module:build"; build(services) -> Filter
     after: tuple[str, ...] = ()  # stages that must run before this one when both are in the chain
     last: bool = False  # nothing may follow it (it calls the rest of the chain once per model step)
+    needs: tuple[Need, ...] = ()  # what the gateway must provide when the chain names this stage
 
 
 STAGES: tuple[StageEntry, ...] = (
-    StageEntry("authn", "middleware.authn.stage:build"),
-    StageEntry("authz", "middleware.authz.stage:build", after=("authn",)),
-    StageEntry("limits", "middleware.limits.stage:build", after=("authn", "authz")),
+    StageEntry("authn", "middleware.authn.stage:build", needs=("identity",)),
+    StageEntry("authz", "middleware.authz.stage:build", after=("authn",), needs=("request_policy", "tool_policy")),
+    StageEntry("limits", "middleware.limits.stage:build", after=("authn", "authz"), needs=("limits",)),
     StageEntry("cache", "middleware.cache.stage:build", after=("authn", "authz", "limits")),
     StageEntry("rag", "middleware.rag.stage:build", after=("authn", "authz", "limits")),
-    StageEntry("tools", "middleware.tools.stage:build", after=("authn", "authz", "limits"), last=True),
+    StageEntry("tools", "middleware.tools.stage:build", after=("authn", "authz", "limits"), last=True,
+               needs=("tool_policy",)),
 )
 BY_NAME = {entry.name: entry for entry in STAGES}
+
+
+def needs_of(chain: tuple[str, ...]) -> ChainNeeds:
+    """What ``chain`` asks of the gateway (unknown names ask nothing; ``check_chain`` reports them)."""
+    needs = {need for name in chain if name in BY_NAME for need in BY_NAME[name].needs}
+    return ChainNeeds(identity="identity" in needs, request_policy="request_policy" in needs,
+                      tool_policy="tool_policy" in needs, limits="limits" in needs)
 
 
 def check_chain(chain: tuple[str, ...]) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from functools import partial
 from typing import Protocol
 
@@ -17,6 +18,21 @@ class Filter(Protocol):
     name: str
 
     async def __call__(self, ctx: RequestContext, call_next: Handler) -> Reply: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ChainNeeds:
+    """What a chain asks of the gateway, derived once from its stages (``middleware.stages.needs_of``).
+
+    The wiring, the front door and the config checks read these flags; none of them tests stage names.
+    ``identity``: every caller presents a credential. ``request_policy``: requests, routes and routing
+    attempts are put to the policy. ``tool_policy``: tool calls are. ``limits``: rate limits and budgets.
+    """
+
+    identity: bool = False
+    request_policy: bool = False
+    tool_policy: bool = False
+    limits: bool = False
 
 
 def compose(filters: Sequence[Filter], terminal: Handler) -> Handler:

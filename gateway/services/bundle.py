@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
+from gateway.kernel.chain import ChainNeeds
 from gateway.kernel.config import ConfigError, Settings
 from gateway.kernel.observability.logging import JsonLog
 from gateway.kernel.observability.metrics import Metrics
@@ -31,10 +32,12 @@ T = TypeVar("T")
 
 @dataclass(frozen=True, slots=True)
 class Services:
-    """In build order. ``gate`` answers for requests, routes and routing attempts (configured with
-    ``authz``); ``tool_gate`` for tool calls (configured with ``authz`` or ``tools``): one engine."""
+    """In build order. ``needs``: what the chain asks of the gateway, read once from its stages.
+    ``gate`` answers for requests, routes and routing attempts (configured with ``authz``);
+    ``tool_gate`` for tool calls (configured with ``authz`` or ``tools``): one engine."""
 
     settings: Settings
+    needs: ChainNeeds
     log: JsonLog
     metrics: Metrics
     redis: aioredis.Redis | None
