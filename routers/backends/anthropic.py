@@ -23,11 +23,11 @@ from routers.backends.anthropic_stream import StreamTranslator
 from routers.backends.base import api_key_of
 from routers.backends.openai import (
     KeyScrubber,
+    StaleRetry,
     failure_body,
     failure_error,
     make_session,
     read_body,
-    upstream_errors,
 )
 from routers.needs import ALL, mask_of
 
@@ -49,6 +49,7 @@ class AnthropicBackend:
         self.name = settings.name
         self._base = settings.base_url.rstrip("/")
         self._session = session
+        self._pool = StaleRetry(settings, session, metrics)
         self._metrics = metrics
         self._max_tokens = settings.default_max_tokens
         self._scrubber = KeyScrubber.of(api_key, settings.headers)
@@ -62,8 +63,8 @@ class AnthropicBackend:
             raise UnsupportedCapability(f"Backend {self.name!r} (Anthropic) serves chat completions only.")
         payload = orjson.dumps(to_messages_request(ctx.body, upstream_model, self._max_tokens))
         started = time.perf_counter()
-        with upstream_errors(self.name, self._metrics):
-            resp = await self._session.post(self._base + "/messages", data=payload, headers=self._headers)
+        url = self._base + "/messages"
+        resp = await self._pool.post(lambda session: session.post(url, data=payload, headers=self._headers))
         self._metrics.upstream_latency.labels(self.name, str(resp.status)).observe(
             time.perf_counter() - started
         )
@@ -147,4 +148,4 @@ class AnthropicBackend:
             return False
 
     async def aclose(self) -> None:
-        await self._session.close()
+        await self._pool.aclose()

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import re
 import time
-from collections.abc import AsyncGenerator, Iterable, Iterator, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Iterator, Mapping
 from typing import Any, ClassVar
 
 import aiohttp
@@ -125,7 +125,7 @@ class OpenAIBackend:
         self._settings = settings
         self._base = settings.base_url.rstrip("/")
         self._session = session
-        self._fresh: aiohttp.ClientSession | None = None
+        self._pool = StaleRetry(settings, session, metrics)
         self._metrics = metrics
         self._scrubber = KeyScrubber.of(api_key, settings.headers)
         headers = {"content-type": "application/json", **settings.headers}
@@ -152,16 +152,7 @@ class OpenAIBackend:
         return Reply(status=resp.status, body=body, media_type=content_type)
 
     async def _post(self, url: str, ctx: RequestContext, upstream_model: str) -> aiohttp.ClientResponse:
-        with upstream_errors(self.name, self._metrics):
-            try:
-                return await self._post_on(self._session, url, ctx, upstream_model)
-            except STALE_CONNECTION as exc:
-                if isinstance(exc, aiohttp.ClientConnectorError):
-                    raise  # never connected: unreachable, not stale
-                # A pooled connection the server had closed: nothing was received, so sending again
-                # on a fresh connection is safe (counted, once).
-                self._metrics.upstream_errors.labels(self.name, "stale_connection_retried").inc()
-                return await self._post_on(self._fresh_session(), url, ctx, upstream_model)
+        return await self._pool.post(lambda session: self._post_on(session, url, ctx, upstream_model))
 
     async def _post_on(self, session: aiohttp.ClientSession, url: str, ctx: RequestContext,
                        upstream_model: str) -> aiohttp.ClientResponse:
@@ -169,14 +160,6 @@ class OpenAIBackend:
             return await session.post(url, data=self._form(ctx, upstream_model), headers=self._form_headers)
         payload = orjson.dumps({**ctx.body, "model": upstream_model})
         return await session.post(url, data=payload, headers=self._json_headers)
-
-    def _fresh_session(self) -> aiohttp.ClientSession:
-        """A session that never reuses a connection, for the one retry after a stale one."""
-        if self._fresh is None:
-            connector = aiohttp.TCPConnector(force_close=True, limit=self._settings.max_connections)
-            self._fresh = aiohttp.ClientSession(connector=connector, timeout=self._session.timeout,
-                                                raise_for_status=False)
-        return self._fresh
 
     def _form(self, ctx: RequestContext, upstream_model: str) -> aiohttp.FormData:
         form = aiohttp.FormData()
@@ -255,13 +238,48 @@ class OpenAIBackend:
             return False
 
     async def aclose(self) -> None:
-        await self._session.close()
-        if self._fresh is not None:
-            await self._fresh.close()
+        await self._pool.aclose()
 
 
 # What a reused connection that the server closed while idle looks like (before any response byte).
 STALE_CONNECTION = (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError)
+
+
+class StaleRetry:
+    """Sends on the pooled session; a request that failed on a reused connection the server had closed
+    while idle (nothing received yet) is sent once more on a fresh connection, counted in
+    ``llmops_upstream_errors{reason="stale_connection_retried"}``. Shared by the backend adapters."""
+
+    def __init__(self, settings: BackendSettings, session: aiohttp.ClientSession, metrics: Metrics) -> None:
+        self._name = settings.name
+        self._limit = settings.max_connections
+        self._session = session
+        self._fresh: aiohttp.ClientSession | None = None
+        self._metrics = metrics
+
+    async def post(self, send: Callable[[aiohttp.ClientSession], Awaitable[aiohttp.ClientResponse]]
+                   ) -> aiohttp.ClientResponse:
+        with upstream_errors(self._name, self._metrics):
+            try:
+                return await send(self._session)
+            except STALE_CONNECTION as exc:
+                if isinstance(exc, aiohttp.ClientConnectorError):
+                    raise  # never connected: unreachable, not stale
+                self._metrics.upstream_errors.labels(self._name, "stale_connection_retried").inc()
+                return await send(self._fresh_session())
+
+    def _fresh_session(self) -> aiohttp.ClientSession:
+        """A session that never reuses a connection, for the one retry after a stale one."""
+        if self._fresh is None:
+            connector = aiohttp.TCPConnector(force_close=True, limit=self._limit)
+            self._fresh = aiohttp.ClientSession(connector=connector, timeout=self._session.timeout,
+                                                raise_for_status=False)
+        return self._fresh
+
+    async def aclose(self) -> None:
+        await self._session.close()
+        if self._fresh is not None:
+            await self._fresh.close()
 
 
 @contextlib.contextmanager

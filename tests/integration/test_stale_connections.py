@@ -51,16 +51,22 @@ def test_the_default_keep_alive_is_below_uvicorns() -> None:
     assert BackendSettings(name="b", base_url="http://h/v1").keepalive_s < 5.0
 
 
-ANSWER = (b'{"id":"c","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,'
-          b'"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}],'
-          b'"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}')
+ANSWERS = {
+    "openai": (b'{"id":"c","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,'
+               b'"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}],'
+               b'"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}'),
+    "anthropic": (b'{"id":"msg_1","type":"message","role":"assistant","model":"m","content":[{"type":"text",'
+                  b'"text":"hi"}],"stop_reason":"end_turn","stop_sequence":null,'
+                  b'"usage":{"input_tokens":1,"output_tokens":1}}'),
+}
 
 
 class ClosesReusedConnections:
     """An upstream that answers the first request on a connection and closes the connection when a
     second one arrives on it: what a server does when its idle timer fires as the request lands."""
 
-    def __init__(self) -> None:
+    def __init__(self, answer: bytes) -> None:
+        self.answer = answer
         self.connections = 0
         self.port = 0
 
@@ -80,12 +86,14 @@ class ClosesReusedConnections:
                 return
             served += 1
             writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: "
-                         + str(len(ANSWER)).encode() + b"\r\nconnection: keep-alive\r\n\r\n" + ANSWER)
+                         + str(len(self.answer)).encode() + b"\r\nconnection: keep-alive\r\n\r\n" + self.answer)
             await writer.drain()
 
 
-def test_a_request_on_a_connection_the_server_closed_is_retried_once_fresh(start_gateway: GatewayFactory) -> None:
-    upstream = ClosesReusedConnections()
+@pytest.mark.parametrize("kind", ["openai", "anthropic"])
+def test_a_request_on_a_connection_the_server_closed_is_retried_once_fresh(start_gateway: GatewayFactory,
+                                                                          kind: str) -> None:
+    upstream = ClosesReusedConnections(ANSWERS[kind])
     ready = threading.Event()
     loop = asyncio.new_event_loop()
 
@@ -104,6 +112,7 @@ def test_a_request_on_a_connection_the_server_closed_is_retried_once_fresh(start
     thread.start()
     ready.wait(10)
     config = sim_config(f"http://127.0.0.1:{upstream.port}", "sim-chat")
+    config["backends"][0]["type"] = kind  # type: ignore[index]
     config["routing"] = {"max_attempts": 1, "health": {"interval_s": 0}}
     gateway = start_gateway(config)
     with httpx.Client(base_url=gateway.url, timeout=10) as client:
