@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import importlib.metadata
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -20,13 +21,16 @@ from starlette.requests import Request
 from starlette.routing import Router
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from gateway.http.admin_keys import KeyAdmin
+from gateway.http import api_types as t
+from gateway.http.admin_keys import KeyAdmin, KeyQuery, NewKey, UsageQuery
 from gateway.http.front_door import Door, DoorRoute, FrontDoor
-from gateway.http.health import HealthEndpoints
+from gateway.http.health import OPENMETRICS, HealthEndpoints
 from gateway.http.heartbeat import NodeChannel
 from gateway.http.models import ModelsEndpoint
 from gateway.http.nodes import NodeAdmin
 from gateway.http.openai_json import JsonEndpoint, TranscriptionEndpoint
+from gateway.http.openapi import Api, describe
+from gateway.http.parsing import validate
 from gateway.http.vector_stores import VectorStoreApi
 from gateway.kernel.context import Principal
 from gateway.kernel.observability.exchange import RequestIds
@@ -34,8 +38,15 @@ from gateway.kernel.schemas import (
     ChatCompletionRequest,
     CompletionRequest,
     EmbeddingRequest,
+    FilePage,
+    FileUpload,
     ImageRequest,
+    Page,
     SpeechRequest,
+    TranscriptionUpload,
+    VectorStoreCreate,
+    VectorStoreFileCreate,
+    VectorStoreSearch,
 )
 from gateway.wiring import STARTUP_ERRORS, Gateway, node_plane, startup_message
 from middleware.transport import AccessLogMiddleware, BodyLimitMiddleware, ErrorMiddleware, RequestIdMiddleware
@@ -98,8 +109,10 @@ def routes(gateway: Gateway) -> list[DoorRoute]:
     door = FrontDoor(authenticator=services.authenticator, authn=services.needs.identity, admin_role=s.auth.admin_role,
                      gate=services.gate, limiter=services.limiter, limits=s.limits,
                      node_auth=channel.verify if channel is not None else None)
-    return [*_openai(door, gateway), *_files(door, VectorStoreApi(services.vector_stores)),
-            *_admin(door, gateway), *_nodes(door, gateway, channel), *_operations(door, gateway)]
+    table = [*_openai(door, gateway), *_files(door, VectorStoreApi(services.vector_stores)),
+             *_admin(door, gateway), *_nodes(door, gateway, channel), *_operations(door, gateway)]
+    table.append(_described(door, gateway, table))
+    return table
 
 
 def _openai(door: FrontDoor, gateway: Gateway) -> list[DoorRoute]:
@@ -113,15 +126,25 @@ def _openai(door: FrontDoor, gateway: Gateway) -> list[DoorRoute]:
     speech = JsonEndpoint("speech", SpeechRequest, gateway)
     transcriptions = TranscriptionEndpoint(gateway, s.server.max_body_bytes)
     return [
-        door.raw("/v1/chat/completions", "POST", Door("key", "chat", "chat", chain=True), chat.handle),
-        door.raw("/v1/completions", "POST", Door("key", "completion", "completions", chain=True), completions.handle),
-        door.raw("/v1/embeddings", "POST", Door("key", "embeddings", "embeddings", chain=True), embeddings.handle),
-        door.raw("/v1/images/generations", "POST", Door("key", "image", "images", chain=True), images.handle),
-        door.raw("/v1/audio/speech", "POST", Door("key", "audio", "speech", chain=True), speech.handle),
+        door.raw("/v1/chat/completions", "POST", Door("key", "chat", "chat", chain=True), chat.handle,
+                 Api("Create a chat completion", body=ChatCompletionRequest, reply=t.ChatCompletion, stream=True)),
+        door.raw("/v1/completions", "POST", Door("key", "completion", "completions", chain=True), completions.handle,
+                 Api("Create a completion", body=CompletionRequest, reply=t.Completion, stream=True)),
+        door.raw("/v1/embeddings", "POST", Door("key", "embeddings", "embeddings", chain=True), embeddings.handle,
+                 Api("Create embeddings", body=EmbeddingRequest, reply=t.EmbeddingList)),
+        door.raw("/v1/images/generations", "POST", Door("key", "image", "images", chain=True), images.handle,
+                 Api("Create images", body=ImageRequest, reply=t.ImagesResponse)),
+        door.raw("/v1/audio/speech", "POST", Door("key", "audio", "speech", chain=True), speech.handle,
+                 Api("Create speech", body=SpeechRequest, media=("application/octet-stream", "audio/mpeg",
+                                                                  "audio/wav", "audio/opus", "audio/aac",
+                                                                  "audio/flac", "audio/pcm"))),
         door.raw("/v1/audio/transcriptions", "POST", Door("key", "audio", "transcriptions", chain=True),
-                 transcriptions.handle),
-        door.json("/v1/models", "GET", Door("key", "models", "models"), models.list),
-        door.json("/v1/models/{model:path}", "GET", Door("key", "models", "models"), models.get),
+                 transcriptions.handle, Api("Transcribe audio", form=TranscriptionUpload, reply=t.Transcription,
+                                            media=("text/plain",))),
+        door.json("/v1/models", "GET", Door("key", "models", "models"), models.list,
+                  Api("List the models this caller may use", reply=t.ModelList)),
+        door.json("/v1/models/{model:path}", "GET", Door("key", "models", "models"), models.get,
+                  Api("Retrieve a model", reply=t.Model)),
     ]
 
 
@@ -144,19 +167,28 @@ def _files(door: FrontDoor, api: VectorStoreApi) -> list[DoorRoute]:
     search = Door("key", "rag_query", "vector_store_search", resource=_store, limited=True)
     vs, vsf = "/v1/vector_stores/{store_id}", "/v1/vector_stores/{store_id}/files"
     return [
-        door.json("/v1/files", "POST", files(limited=True), api.create_file),
-        door.json("/v1/files", "GET", files(), api.list_uploaded_files),
-        door.json("/v1/files/{file_id}", "GET", files(), api.get_file),
-        door.json("/v1/files/{file_id}", "DELETE", files(), api.delete_file),
-        door.json("/v1/vector_stores", "POST", stores(limited=True), api.create_store),
-        door.json("/v1/vector_stores", "GET", stores(), api.list_stores),
-        door.json(vs, "GET", stores(), api.get_store),
-        door.json(vs, "DELETE", stores(), api.delete_store),
-        door.json(vsf, "POST", stores(limited=True), api.add_file),
-        door.json(vsf, "GET", stores(), api.list_files),
-        door.json(vsf + "/{file_id}", "GET", stores(), api.get_store_file),
-        door.json(vsf + "/{file_id}", "DELETE", stores(), api.detach_file),
-        door.json(vs + "/search", "POST", search, api.search),
+        door.json("/v1/files", "POST", files(limited=True), api.create_file,
+                  Api("Upload a file", form=FileUpload, reply=t.FileObject)),
+        door.json("/v1/files", "GET", files(), api.list_uploaded_files,
+                  Api("List files", query=FilePage, reply=t.FileList)),
+        door.json("/v1/files/{file_id}", "GET", files(), api.get_file, Api("Retrieve a file", reply=t.FileObject)),
+        door.json("/v1/files/{file_id}", "DELETE", files(), api.delete_file, Api("Delete a file", reply=t.Deleted)),
+        door.json("/v1/vector_stores", "POST", stores(limited=True), api.create_store,
+                  Api("Create a vector store", body=VectorStoreCreate, reply=t.VectorStore, errors=(404,))),
+        door.json("/v1/vector_stores", "GET", stores(), api.list_stores,
+                  Api("List vector stores", query=Page, reply=t.VectorStoreList)),
+        door.json(vs, "GET", stores(), api.get_store, Api("Retrieve a vector store", reply=t.VectorStore)),
+        door.json(vs, "DELETE", stores(), api.delete_store, Api("Delete a vector store", reply=t.Deleted)),
+        door.json(vsf, "POST", stores(limited=True), api.add_file,
+                  Api("Add a file to a vector store", body=VectorStoreFileCreate, reply=t.VectorStoreFile)),
+        door.json(vsf, "GET", stores(), api.list_files,
+                  Api("List a vector store's files", query=Page, reply=t.VectorStoreFileList)),
+        door.json(vsf + "/{file_id}", "GET", stores(), api.get_store_file,
+                  Api("Retrieve a vector store file", reply=t.VectorStoreFile)),
+        door.json(vsf + "/{file_id}", "DELETE", stores(), api.detach_file,
+                  Api("Remove a file from a vector store", reply=t.Deleted)),
+        door.json(vs + "/search", "POST", search, api.search,
+                  Api("Search a vector store", body=VectorStoreSearch, reply=t.SearchPage)),
     ]
 
 
@@ -170,20 +202,26 @@ def _admin(door: FrontDoor, gateway: Gateway) -> list[DoorRoute]:
     keys = KeyAdmin(services.authenticator, gateway.settings.auth.key_prefix)
     one, table = "/admin/keys/{key_id}", "/admin/keys"
     out = [
-        door.json(table, "POST", _admin_door(table), keys.create, status=201),
-        door.json(table, "GET", _admin_door(table), keys.list),
-        door.json(one, "GET", _admin_door(one), keys.show),
-        door.json(one, "DELETE", _admin_door(one), keys.revoke),
-        door.json(one + "/revoke", "POST", _admin_door(one + "/revoke"), keys.revoke),
-        door.json(one + "/rotate", "POST", _admin_door(one + "/rotate"), keys.rotate),
+        door.json(table, "POST", _admin_door(table), keys.create,
+                  Api("Create a virtual key", body=NewKey, reply=t.NewKeyReply, status=201, errors=(409,))),
+        door.json(table, "GET", _admin_door(table), keys.list,
+                  Api("List virtual keys", query=KeyQuery, reply=t.KeyList)),
+        door.json(one, "GET", _admin_door(one), keys.show, Api("Show a key", reply=t.KeyRecord)),
+        door.json(one, "DELETE", _admin_door(one), keys.revoke, Api("Revoke a key", reply=t.KeyRecord,
+                                                                    errors=(409,))),
+        door.json(one + "/revoke", "POST", _admin_door(one + "/revoke"), keys.revoke,
+                  Api("Revoke a key", reply=t.KeyRecord, errors=(409,))),
+        door.json(one + "/rotate", "POST", _admin_door(one + "/rotate"), keys.rotate,
+                  Api("Rotate a key's secret", reply=t.NewKeyReply, errors=(409,))),
     ]
     ledger = services.ledger
     if ledger is not None:
         async def usage(request: Request, caller: Principal | None) -> dict[str, object]:
-            q = request.query_params
-            return await ledger.snapshot(tenant=q.get("tenant"), key_id=q.get("key_id"))
+            q = validate(dict(request.query_params), UsageQuery, strict=False)
+            return await ledger.snapshot(tenant=q.tenant, key_id=q.key_id)
 
-        out.append(door.json("/admin/usage", "GET", _admin_door("/admin/usage"), usage))
+        out.append(door.json("/admin/usage", "GET", _admin_door("/admin/usage"), usage,
+                             Api("Usage and spend per key and tenant", query=UsageQuery, reply=t.Usage)))
     return out
 
 
@@ -196,22 +234,55 @@ def _nodes(door: FrontDoor, gateway: Gateway, channel: NodeChannel | None) -> li
     tokens, table, revoke = "/admin/nodes/tokens", "/admin/nodes", "/admin/nodes/{node_id}/revoke"
     return [
         door.json(channel.enroll_path, "POST", Door("node", "node_enroll", "node_enroll"), channel.enroll,
-                  status=201),
-        door.json(channel.heartbeat_path, "POST", Door("node", "node_heartbeat", "node_heartbeat"), channel.heartbeat),
-        door.json(tokens, "POST", _admin_door(tokens), nodes.issue, status=201),
-        door.json(table, "GET", _admin_door(table), nodes.list),
-        door.json(revoke, "POST", _admin_door(revoke), nodes.revoke),
+                  Api("Enroll a node (signed with its join token)", reply=t.Document, status=201, errors=(400,))),
+        door.json(channel.heartbeat_path, "POST", Door("node", "node_heartbeat", "node_heartbeat"), channel.heartbeat,
+                  Api("A node's heartbeat (signed with its key)", reply=t.Document, errors=(400,))),
+        door.json(tokens, "POST", _admin_door(tokens), nodes.issue,
+                  Api("Issue a node join token", reply=t.JoinToken, status=201, errors=(400,))),
+        door.json(table, "GET", _admin_door(table), nodes.list, Api("List nodes", reply=t.NodeList)),
+        door.json(revoke, "POST", _admin_door(revoke), nodes.revoke, Api("Revoke a node", reply=t.Document)),
     ]
 
 
 def _operations(door: FrontDoor, gateway: Gateway) -> list[DoorRoute]:
     health = HealthEndpoints(gateway)
-    return [
-        door.raw("/healthz", "GET", Door("none", "health", "health"), health.healthz),
-        door.raw("/livez", "GET", Door("none", "health", "health"), health.healthz),
-        door.raw("/readyz", "GET", Door("none", "health", "health"), health.readyz),
-        door.raw("/metrics", "GET", Door("none", "metrics", "metrics"), health.metrics),
+    live = Api("Liveness: the process answers", reply=t.Health)
+    out = [
+        door.raw("/healthz", "GET", Door("none", "health", "health"), health.healthz, live),
+        door.raw("/livez", "GET", Door("none", "health", "health"), health.healthz, live),
+        door.raw("/readyz", "GET", Door("none", "health", "health"), health.readyz,
+                 Api("Readiness, per model", reply=t.Readiness, others={503: t.Readiness})),
+        door.raw("/metrics", "GET", Door("none", "metrics", "metrics"), health.metrics,
+                 Api("Prometheus metrics", media=(OPENMETRICS,))),
     ]
+    return out
+
+
+def _described(door: FrontDoor, gateway: Gateway, table: list[DoorRoute]) -> DoorRoute:
+    """``GET /openapi.json``: the description of ``table``, this route included (built once, on first ask)."""
+    document: dict[str, Any] = {}
+
+    async def openapi(request: Request, principal: Principal | None) -> dict[str, Any]:
+        if not document:
+            document.update(description(gateway, table))
+        return document
+
+    return door.json("/openapi.json", "GET", Door("none", "health", "openapi"), openapi,
+                     Api("This description (OpenAPI 3.1)", reply=t.Document))
+
+
+def description(gateway: Gateway, table: list[DoorRoute]) -> dict[str, Any]:
+    """The OpenAPI document of ``table`` (the whole route table: see ``routes``)."""
+    assert gateway.services is not None
+    return describe((r.entry() for r in table), title="llmops-gateway", version=_version(),
+                    keys_required=gateway.services.needs.identity)
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("llmops-gateway")
+    except importlib.metadata.PackageNotFoundError:
+        return "0.0.0"
 
 
 def _settle_heap() -> None:

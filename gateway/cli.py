@@ -13,6 +13,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sim": ("simulator", "run the OpenAI-compatible model simulator"),
     "check-config": ("gateway.commands.check_config", "validate a configuration file"),
     "schema": ("gateway.commands.schema", "print the configuration's JSON schema"),
+    "openapi": ("gateway.commands.openapi", "print the gateway's API description (OpenAPI 3.1)"),
     "ingest": ("gateway.commands.ingest", "load files into a vector store (chunk, embed, index)"),
     "keys": ("gateway.commands.keys", "create, list, revoke and rotate virtual keys (admin API)"),
     "policy": ("gateway.commands.policy", "test and explain the Rego policies"),

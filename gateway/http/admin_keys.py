@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from msgspec import Meta, Struct
 from starlette.requests import Request
 from starlette.responses import Response
 
+from gateway.http import validate as v
+from gateway.http.parsing import parse_object, validate
 from gateway.kernel.context import Principal
 from gateway.kernel.errors import InvalidRequest, NotFound
 from gateway.services.identity.authenticator import Authenticator
@@ -31,18 +33,35 @@ from gateway.services.identity.types import KeyExists, KeyRecord, KeyStore
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
-class NewKey(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+Name = Annotated[str, Meta(min_length=1, max_length=256)]
+Count = Annotated[int, Meta(ge=0, le=2**53)]
 
-    tenant: str = Field(min_length=1)
-    key_id: str | None = Field(None, pattern=r"^[A-Za-z0-9_.:-]+$")
-    roles: tuple[str, ...] = ()
-    models: tuple[str, ...] = ()
-    rpm: int | None = Field(None, ge=0)
-    tpm: int | None = Field(None, ge=0)
-    budget_usd: float | None = Field(None, ge=0)
-    metadata: dict[str, Any] = Field(default_factory=dict)
-    expires_in_s: float | None = Field(None, gt=0)
+
+class NewKey(Struct, forbid_unknown_fields=True):
+    """``POST /admin/keys``."""
+
+    tenant: Name
+    key_id: Annotated[str, Meta(pattern=r"^[A-Za-z0-9_.:-]{1,128}$")] | None = None
+    roles: Annotated[list[Name], Meta(max_length=64)] = []
+    models: Annotated[list[Name], Meta(max_length=1024)] = []
+    rpm: Count | None = None
+    tpm: Count | None = None
+    budget_usd: Annotated[float, Meta(ge=0, le=1e12)] | None = None
+    metadata: Annotated[dict[Annotated[str, Meta(max_length=64)], Any], Meta(max_length=16)] = {}
+    expires_in_s: Annotated[float, Meta(gt=0, le=1e10)] | None = None
+
+
+class KeyQuery(Struct):
+    """``GET /admin/keys`` query: one tenant's keys."""
+
+    tenant: Name | None = None
+
+
+class UsageQuery(Struct):
+    """``GET /admin/usage`` query."""
+
+    tenant: Name | None = None
+    key_id: Name | None = None
 
 
 class KeyAdmin:
@@ -56,7 +75,7 @@ class KeyAdmin:
         secret = new_secret(self._prefix)
         record = KeyRecord(
             key_id=spec.key_id or new_key_id(), key_hash=self._auth.hasher.hash(secret), tenant=spec.tenant,
-            roles=spec.roles, models=spec.models, rpm=spec.rpm, tpm=spec.tpm, budget_usd=spec.budget_usd,
+            roles=tuple(spec.roles), models=tuple(spec.models), rpm=spec.rpm, tpm=spec.tpm, budget_usd=spec.budget_usd,
             metadata=spec.metadata, expires_at=time.time() + spec.expires_in_s if spec.expires_in_s else None,
         )
         try:
@@ -66,7 +85,8 @@ class KeyAdmin:
         return {"key": secret, **record.public()}
 
     async def list(self, request: Request, caller: Principal | None) -> dict[str, Any]:
-        records = await self._store.list(request.query_params.get("tenant"))
+        query = validate(dict(request.query_params), KeyQuery, strict=False)
+        records = await self._store.list(query.tenant)
         return {"object": "list", "data": [r.public() for r in records]}
 
     async def show(self, request: Request, caller: Principal | None) -> dict[str, Any]:
@@ -96,12 +116,10 @@ class KeyAdmin:
 
 
 def _parse(raw: bytes) -> NewKey:
-    try:
-        return NewKey.model_validate_json(raw or b"{}")
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        param = ".".join(str(p) for p in first.get("loc", ()))
-        raise InvalidRequest(f"Invalid key request: {param}: {first.get('msg')}.", param=param or None) from exc
+    body = parse_object(raw or b"{}")
+    for name, value in body.items():
+        v.plain(value, name)
+    return validate(body, NewKey)
 
 
 def _found(record: KeyRecord | None) -> KeyRecord:

@@ -31,6 +31,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from gateway.http.asgi import Endpoint
+from gateway.http.openapi import Api, Entry
 from gateway.http.responses import JSON, error_response
 from gateway.kernel.config.sections.limits import LimitsSettings
 from gateway.kernel.context import Principal
@@ -65,11 +66,18 @@ class Door:
 
 
 class DoorRoute(Route):
-    """A Starlette route that remembers its door (the route-table test reads it)."""
+    """A Starlette route that remembers its door and its API description (``/openapi.json`` reads both)."""
 
-    def __init__(self, path: str, endpoint: Endpoint, methods: list[str], door: Door) -> None:
-        super().__init__(path, endpoint, methods=methods)
+    def __init__(self, path: str, endpoint: Endpoint, method: str, door: Door, api: Api) -> None:
+        super().__init__(path, endpoint, methods=[method])
+        self.method = method
         self.door = door
+        self.api = api
+
+    def entry(self) -> Entry:
+        d = self.door
+        return Entry(self.path, self.method, self.api, d.auth, d.resource is not None and not d.chain, d.limited,
+                     d.chain)
 
 
 class FrontDoor:
@@ -92,16 +100,17 @@ class FrontDoor:
         self._limits = limits
         self._node_auth = node_auth
 
-    def json(self, path: str, method: str, door: Door, handler: Handler, status: int = 200) -> DoorRoute:
-        """A route whose handler returns a JSON document."""
+    def json(self, path: str, method: str, door: Door, handler: Handler, api: Api) -> DoorRoute:
+        """A route whose handler returns a JSON document (sent with ``api.status``)."""
 
         async def respond(request: Request, principal: Principal | None) -> Response:
-            return Response(orjson.dumps(await handler(request, principal)), status_code=status, media_type=JSON)
+            return Response(orjson.dumps(await handler(request, principal)), status_code=api.status,
+                            media_type=JSON)
 
-        return self.raw(path, method, door, respond)
+        return self.raw(path, method, door, respond, api)
 
-    def raw(self, path: str, method: str, door: Door, handler: Callable[[Request, Principal | None],
-                                                                          Awaitable[Response]]) -> DoorRoute:
+    def raw(self, path: str, method: str, door: Door,
+            handler: Callable[[Request, Principal | None], Awaitable[Response]], api: Api) -> DoorRoute:
         """A route whose handler returns its own ``Response`` (streams, binary bodies)."""
 
         async def endpoint(request: Request) -> Response:
@@ -114,7 +123,7 @@ class FrontDoor:
                 ex.error_code = err.code
                 return error_response(err)
 
-        return DoorRoute(path, Endpoint(endpoint), [method], door)
+        return DoorRoute(path, Endpoint(endpoint), method, door, api)
 
     async def enter(self, request: Request, door: Door) -> Principal | None:
         """Authenticate, authorize and rate-limit ``request`` as ``door`` says; the caller, if known."""

@@ -40,6 +40,24 @@ def clean_text(value: Any, param: str, *, max_len: int | None = None, allow_empt
     return value
 
 
+def plain(value: Any, param: str, depth: int = 0) -> Any:
+    """``value`` when no string in it (keys included) has a NUL or a lone surrogate, nesting ≤ 8 levels."""
+    if depth > 8:
+        raise InvalidRequest(f"'{param}' is nested too deeply.", param=param)
+    if isinstance(value, str):
+        clean_text(value, param)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            clean_text(key, f"{param} key")
+            plain(item, f"{param}.{key}", depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            plain(item, param, depth + 1)
+    elif isinstance(value, float) and not math.isfinite(value) or isinstance(value, int) and abs(value) > 2**63:
+        raise InvalidRequest(f"'{param}' holds a number out of range.", param=param)
+    return value
+
+
 def object_id(value: str, what: str) -> str:
     """A path or cursor id: anything that cannot be an id names nothing (404, never SQL)."""
     if not ID.fullmatch(value):

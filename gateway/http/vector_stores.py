@@ -3,24 +3,37 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from starlette.requests import Request
 
 from gateway.http import validate as v
-from gateway.http.parsing import parse_object
+from gateway.http.parsing import parse_object, validate
 from gateway.kernel.context import Principal, tenant_of
 from gateway.kernel.errors import InvalidRequest, PayloadTooLarge
+from gateway.kernel.schemas import (
+    PURPOSES,
+    FilePage,
+    Page,
+    VectorStoreCreate,
+    VectorStoreFileCreate,
+    VectorStoreSearch,
+)
 from gateway.services.vectorstores.chunking import parse_chunking
 from gateway.services.vectorstores.objects import file_object, list_page, search_page, store_file_object, store_object
 from gateway.services.vectorstores.service import VectorStoreService
 
 Handler = Callable[[Request, Principal | None], Awaitable[Any]]
-_PURPOSES = {"assistants", "user_data", "batch", "fine-tune", "vision"}
+Q = TypeVar("Q")
 
 
 class VectorStoreApi:
-    """Handlers only: ``gateway/app.py`` declares each route with its door (auth, action, limits)."""
+    """Handlers only: ``gateway/app.py`` declares each route with its door (auth, action, limits).
+
+    Bodies and query strings are validated with the typed definitions of ``gateway/kernel/schemas.py``
+    (the same ones ``/openapi.json`` describes), then by ``gateway/http/validate.py`` for what JSON
+    Schema does not say (NUL characters, lone surrogates, numbers beyond what JSON readers agree on).
+    """
 
     def __init__(self, service: VectorStoreService) -> None:
         self._service = service
@@ -30,8 +43,8 @@ class VectorStoreApi:
             upload, purpose = form.get("file"), form.get("purpose")
             if upload is None or isinstance(upload, str):
                 raise InvalidRequest("Missing required parameter: 'file'.", param="file")
-            if not isinstance(purpose, str) or purpose not in _PURPOSES:
-                raise InvalidRequest(f"'purpose' must be one of {sorted(_PURPOSES)}.", param="purpose")
+            if not isinstance(purpose, str) or purpose not in PURPOSES:
+                raise InvalidRequest(f"'purpose' must be one of {sorted(PURPOSES)}.", param="purpose")
             data = await upload.read()
             filename = v.clean_text(upload.filename or "upload.txt", "file", max_len=512)
         if len(data) > self._service.settings.max_file_bytes:
@@ -43,7 +56,7 @@ class VectorStoreApi:
         return file_object(await self._service.get_file(tenant_of(principal), file_id))
 
     async def list_uploaded_files(self, request: Request, principal: Principal | None) -> Any:
-        limit = _int_param(request.query_params.get("limit"), 100, 1, 10_000, "limit")
+        limit = _query(request, FilePage).limit or 100
         rows = await self._service.list_files(tenant_of(principal), limit + 1)
         return list_page([file_object(r) for r in rows[:limit]], len(rows) > limit)
 
@@ -61,6 +74,7 @@ class VectorStoreApi:
         body = parse_object(await request.body())
         name = v.clean_text(body.get("name") or "", "name", max_len=256)
         metadata = v.metadata(body.get("metadata"))
+        validate(body, VectorStoreCreate)
         file_ids = body.get("file_ids") or []
         if not isinstance(file_ids, list) or len(file_ids) > 500:
             raise InvalidRequest("'file_ids' must be an array of at most 500 file ids.", param="file_ids")
@@ -73,15 +87,11 @@ class VectorStoreApi:
         return store_object(store, *await self._service.stats(store))
 
     async def list_stores(self, request: Request, principal: Principal | None) -> Any:
-        q = request.query_params
-        limit = _int_param(q.get("limit"), 20, 1, 100, "limit")
-        after = q.get("after")
-        order = q.get("order", "desc")
-        if order not in ("asc", "desc"):
-            raise InvalidRequest("'order' must be 'asc' or 'desc'.", param="order")
+        page = _query(request, Page)
+        limit, after = page.limit or 20, page.after
         if after is not None and not v.ID.fullmatch(after):
             raise InvalidRequest("'after' must be a vector store id.", param="after")
-        stores = await self._service.list_stores(tenant_of(principal), limit + 1, after, order != "asc")
+        stores = await self._service.list_stores(tenant_of(principal), limit + 1, after, page.order != "asc")
         data = [store_object(s, *await self._service.stats(s)) for s in stores[:limit]]
         return list_page(data, len(stores) > limit)
 
@@ -96,17 +106,14 @@ class VectorStoreApi:
 
     async def add_file(self, request: Request, principal: Principal | None) -> Any:
         body = parse_object(await request.body())
-        file_id = body.get("file_id")
-        if not isinstance(file_id, str):
-            raise InvalidRequest("Missing required parameter: 'file_id'.", param="file_id")
-        file_id = v.object_id(v.clean_text(file_id, "file_id"), "File object")
         attributes = v.attributes(body.get("attributes")) if body.get("attributes") is not None else None
+        file_id = v.object_id(v.clean_text(validate(body, VectorStoreFileCreate).file_id, "file_id"), "File object")
         chunking = parse_chunking(body.get("chunking_strategy"), self._service.default_chunking)
         row = await self._service.add_file(tenant_of(principal), _store_id(request), file_id, chunking, attributes)
         return store_file_object(row)
 
     async def list_files(self, request: Request, principal: Principal | None) -> Any:
-        limit = _int_param(request.query_params.get("limit"), 20, 1, 100, "limit")
+        limit = _query(request, Page).limit or 20
         rows = await self._service.store_files(tenant_of(principal), _store_id(request), limit + 1)
         return list_page([store_file_object(r) for r in rows[:limit]], len(rows) > limit)
 
@@ -117,8 +124,8 @@ class VectorStoreApi:
     async def search(self, request: Request, principal: Principal | None) -> Any:
         body = parse_object(await request.body())
         queries = _queries(body.get("query"))
-        k = _int_param(body.get("max_num_results"), 10, 1, 50, "max_num_results")
         threshold = _threshold(body)
+        k = validate(body, VectorStoreSearch).max_num_results or 10
         if body.get("filters") is not None:
             v.filters(body["filters"])
         store = await self._service.store(tenant_of(principal), _store_id(request))
@@ -160,13 +167,6 @@ def _ids(request: Request) -> tuple[str, str]:
     return _store_id(request), v.object_id(request.path_params["file_id"], "file in this vector store")
 
 
-def _int_param(raw: Any, default: int, low: int, high: int, name: str) -> int:
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except (TypeError, ValueError, OverflowError):
-        raise InvalidRequest(f"'{name}' must be an integer.", param=name) from None
-    if not low <= value <= high:
-        raise InvalidRequest(f"'{name}' must be between {low} and {high}.", param=name)
-    return value
+def _query(request: Request, schema: type[Q]) -> Q:
+    """The query string as ``schema`` (strings converted to the declared types); a 400 naming the param."""
+    return validate(dict(request.query_params), schema, strict=False)

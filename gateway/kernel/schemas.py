@@ -6,7 +6,7 @@ check what the gateway relies on and what OpenAI would reject.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import msgspec
 from msgspec import Meta, Struct
@@ -116,6 +116,69 @@ class TranscriptionForm(Struct):
     prompt: str | None = None
     response_format: Literal["json", "text", "srt", "verbose_json", "vtt"] | None = None
     temperature: Annotated[float, Meta(ge=0, le=1)] | None = None
+
+
+MetadataKey = Annotated[str, Meta(min_length=1, max_length=64)]
+Metadata = Annotated[dict[MetadataKey, Annotated[str, Meta(max_length=512)]], Meta(max_length=16)]
+Attribute = str | bool | int | float
+ObjectId = Annotated[str, Meta(min_length=1, max_length=128)]
+
+
+Purpose = Literal["assistants", "user_data", "batch", "fine-tune", "vision"]
+PURPOSES: frozenset[str] = frozenset(get_args(Purpose))
+
+
+class FileUpload(Struct):
+    """``POST /v1/files`` (multipart/form-data). ``file`` is the upload itself (binary)."""
+
+    file: bytes
+    purpose: Purpose
+
+
+class VectorStoreCreate(Struct):
+    name: Annotated[str, Meta(max_length=256)] | None = None
+    metadata: Metadata | None = None
+    file_ids: Annotated[list[ObjectId], Meta(max_length=500)] | None = None
+    chunking_strategy: dict[str, Any] | None = None
+
+
+class VectorStoreFileCreate(Struct):
+    file_id: ObjectId
+    attributes: Annotated[dict[MetadataKey, Attribute], Meta(max_length=16)] | None = None
+    chunking_strategy: dict[str, Any] | None = None
+
+
+class RankingOptions(Struct):
+    score_threshold: Annotated[float, Meta(ge=0, le=1)] | None = None
+    ranker: str | None = None
+
+
+class VectorStoreSearch(Struct):
+    query: Annotated[str, Meta(min_length=1)] | Annotated[list[Annotated[str, Meta(min_length=1)]],
+                                                         Meta(min_length=1, max_length=16)]
+    max_num_results: Annotated[int, Meta(ge=1, le=50)] | None = None
+    filters: dict[str, Any] | None = None
+    ranking_options: RankingOptions | None = None
+    score_threshold: Annotated[float, Meta(ge=0, le=1)] | None = None
+    rewrite_query: bool | None = None
+
+
+class Page(Struct):
+    """Query parameters of OpenAI's list endpoints (``limit`` bounds differ per route)."""
+
+    limit: Annotated[int, Meta(ge=1, le=100)] | None = None
+    after: ObjectId | None = None
+    order: Literal["asc", "desc"] | None = None
+
+
+class FilePage(Struct):
+    limit: Annotated[int, Meta(ge=1, le=10_000)] | None = None
+
+
+class TranscriptionUpload(TranscriptionForm):
+    """``POST /v1/audio/transcriptions`` (multipart/form-data): the audio ``file`` and the form's fields."""
+
+    file: bytes = b""
 
 
 def param_of(error: msgspec.ValidationError) -> tuple[str, str | None]:

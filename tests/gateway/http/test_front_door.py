@@ -10,6 +10,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 
 from gateway.http.front_door import Door, FrontDoor
+from gateway.http.openapi import Api
 from gateway.kernel.config.sections.auth import AuthSettings
 from gateway.kernel.config.sections.limits import LimitsSettings
 from gateway.kernel.context import Principal
@@ -45,7 +46,7 @@ async def whoami(request: Request, principal: Principal | None) -> dict[str, Any
 
 
 def client(front: FrontDoor, d: Door) -> httpx.AsyncClient:
-    app = Starlette(routes=[front.json("/v1/vector_stores/{store_id}/search", "POST", d, whoami)])
+    app = Starlette(routes=[front.json("/v1/vector_stores/{store_id}/search", "POST", d, whoami, Api("search"))])
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw")
 
 

@@ -15,6 +15,7 @@ from starlette.applications import Starlette
 from executors.signing import CONTROL_PLANE, public_text, sign
 from gateway.http.front_door import Door, FrontDoor
 from gateway.http.heartbeat import NodeChannel
+from gateway.http.openapi import Api
 from gateway.kernel.config.sections.auth import AuthSettings
 from gateway.kernel.config.sections.limits import LimitsSettings
 from gateway.kernel.config.sections.tools import SchedulerSettings
@@ -37,8 +38,9 @@ def client_for(channel: NodeChannel) -> httpx.AsyncClient:
                      admin_role="admin", gate=PolicyGate(None), limiter=None, limits=LimitsSettings(),
                      node_auth=channel.verify)
     app = Starlette(routes=[
-        door.json(PATH, "POST", Door("node", "node_heartbeat", "node_heartbeat"), channel.heartbeat),
-        door.json(ENROLL, "POST", Door("node", "node_enroll", "node_enroll"), channel.enroll, status=201),
+        door.json(PATH, "POST", Door("node", "node_heartbeat", "node_heartbeat"), channel.heartbeat, Api("beat")),
+        door.json(ENROLL, "POST", Door("node", "node_enroll", "node_enroll"), channel.enroll,
+                  Api("enroll", status=201)),
     ])
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://cp")
 
