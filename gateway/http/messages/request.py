@@ -17,6 +17,7 @@ assistant text/tool_use  one assistant message: the text, and ``tool_calls`` (in
 ``tool_choice``          auto → auto, any → required, tool → the named function, none → none;
                          ``disable_parallel_tool_use`` → ``parallel_tool_calls: false``
 ``metadata.user_id``     ``user``
+``output_config.format``  ``response_format`` of type ``json_schema`` (``effort`` is dropped)
 ``stream``               ``stream`` with ``stream_options.include_usage`` (usage for the final event)
 =======================  ===================================================================
 
@@ -49,8 +50,9 @@ from gateway.kernel.errors import InvalidRequest, UnsupportedCapability
 
 Json = dict[str, Any]
 HANDLED = frozenset({"model", "max_tokens", "messages", "system", "stop_sequences", "temperature", "top_p",
-                     "top_k", "tools", "tool_choice", "metadata", "stream"})
-DROPPED = frozenset({"thinking", "service_tier", "container", "mcp_servers", "context_management", "betas"})
+                     "top_k", "tools", "tool_choice", "metadata", "output_config", "stream"})
+DROPPED = frozenset({"thinking", "service_tier", "container", "mcp_servers", "context_management", "cache_control",
+                     "diagnostics", "inference_geo", "speed", "user_profile_id", "workspace_id"})
 
 
 def to_chat_request(req: MessagesRequest, raw: Json) -> Json:
@@ -66,6 +68,9 @@ def to_chat_request(req: MessagesRequest, raw: Json) -> Json:
         out["top_p"] = req.top_p
     if req.metadata is not None and req.metadata.user_id:
         out["user"] = req.metadata.user_id
+    if req.output_config is not None and req.output_config.format is not None:
+        schema = req.output_config.format.schema
+        out["response_format"] = {"type": "json_schema", "json_schema": {"name": "output", "schema": schema}}
     if req.stream:
         out["stream"] = True
         out["stream_options"] = {"include_usage": True}

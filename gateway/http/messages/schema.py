@@ -95,6 +95,17 @@ class Metadata(Struct):
     user_id: str | None = None
 
 
+class JsonOutputFormat(Struct, tag_field="type", tag="json_schema"):
+    schema: dict[str, Any]
+
+
+class OutputConfig(Struct):
+    """Structured output (``format``) and ``effort`` (a reasoning budget chat backends do not share)."""
+
+    format: JsonOutputFormat | None = None
+    effort: str | None = None
+
+
 class MessagesInput(Struct, kw_only=True):
     """What both routes read: the conversation, its system prompt and the tools offered."""
 
@@ -114,4 +125,5 @@ class MessagesRequest(MessagesInput, kw_only=True):
     top_p: Annotated[float, Meta(ge=0, le=1)] | None = None
     top_k: Annotated[int, Meta(ge=0)] | None = None
     metadata: Metadata | None = None
+    output_config: OutputConfig | None = None
     stream: bool | None = None

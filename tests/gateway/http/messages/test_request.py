@@ -126,9 +126,19 @@ def test_stream_asks_for_usage() -> None:
 
 def test_unknown_fields_pass_through_and_anthropic_only_ones_are_dropped() -> None:
     out = chat(messages=user("Hi"), llmops={"cache": "bypass"}, sim={"ttft_ms": 1},
-               thinking={"type": "enabled", "budget_tokens": 1024}, service_tier="auto")
+               thinking={"type": "enabled", "budget_tokens": 1024}, service_tier="auto", speed="fast",
+               cache_control={"type": "ephemeral"})
     assert out["llmops"] == {"cache": "bypass"} and out["sim"] == {"ttft_ms": 1}
-    assert "thinking" not in out and "service_tier" not in out
+    assert not {"thinking", "service_tier", "speed", "cache_control"} & set(out)
+
+
+def test_structured_output_becomes_a_json_schema_response_format() -> None:
+    schema = {"type": "object", "properties": {"n": {"type": "integer"}}}
+    out = chat(messages=user("Hi"), output_config={"format": {"type": "json_schema", "schema": schema},
+                                                   "effort": "high"})
+    assert out["response_format"] == {"type": "json_schema", "json_schema": {"name": "output", "schema": schema}}
+    assert "output_config" not in out and "response_format" not in chat(messages=user("Hi"),
+                                                                        output_config={"effort": "low"})
 
 
 @pytest.mark.parametrize(("body", "param"), [
