@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import base64
 import json
+import signal
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -324,3 +326,34 @@ def test_a_cached_answer_replays_as_a_message_and_as_events(
         final = stream.get_final_message()
     assert "".join(deltas) == final.content[0].text == first.parse().content[0].text  # type: ignore[union-attr]
     assert final.stop_reason == "end_turn"
+
+
+def test_shutdown_past_the_grace_period_says_so_in_anthropic_terms(
+    start_sim: SimFactory, start_gateway: GatewayFactory
+) -> None:
+    """SIGTERM past ``server.graceful_shutdown_s``: an open Messages stream ends with ``event: error``, a
+    request still waiting gets a 503 in Anthropic's envelope (rendered by the transport's last resort)."""
+    slow = start_sim("--name", "messages-slow", "--itl-ms", "400")
+    gw = start_gateway(config(slow, server={"graceful_shutdown_s": 1}))
+    assert gw.proc is not None
+    waiting: dict[str, httpx.Response] = {}
+
+    def request() -> None:
+        body = {"model": "sim-chat", "max_tokens": 8, "messages": ASK, "sim": {"ttft_ms": 8000}}
+        waiting["reply"] = httpx.post(f"{gw.url}/v1/messages", json=body, timeout=30)
+
+    blocked = threading.Thread(target=request)
+    blocked.start()
+    body = {"model": "sim-chat", "max_tokens": 60, "messages": ASK, "stream": True}
+    with httpx.stream("POST", f"{gw.url}/v1/messages", json=body, timeout=30) as resp:
+        lines = resp.iter_lines()
+        assert next(line for line in lines if line.startswith("event: ")) == "event: message_start"
+        gw.proc.send_signal(signal.SIGTERM)
+        rest = list(lines)
+    blocked.join(30)
+    names = [line for line in rest if line.startswith("event: ")]
+    assert names[-1] == "event: error" and "event: message_stop" not in names
+    last = json.loads([line for line in rest if line.startswith("data: ")][-1][6:])
+    assert last["type"] == "error" and last["error"]["type"] == "overloaded_error"
+    reply = waiting["reply"]
+    assert reply.status_code == 503 and reply.json()["error"]["type"] == "overloaded_error"
