@@ -12,6 +12,7 @@ import base64
 import json
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -77,6 +78,16 @@ def last_upstream(sim: ServerProcess, model: str) -> dict[str, Any]:
     log = httpx.get(f"{sim.url}/_sim/requests").json()["data"]
     seen: dict[str, Any] = [r for r in log if r["path"] == UPSTREAM_PATH[model]][-1]
     return seen
+
+
+def wait_for_upstream(sim: ServerProcess, model: str, timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        log = httpx.get(f"{sim.url}/_sim/requests").json()["data"]
+        if any(r["path"] == UPSTREAM_PATH[model] for r in log):
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"no request reached {sim.url} in {timeout_s}s")
 
 
 # --- create, stream, system prompt, stop sequences, images ----------------------------------
@@ -344,6 +355,7 @@ def test_shutdown_past_the_grace_period_says_so_in_anthropic_terms(
 
     blocked = threading.Thread(target=request)
     blocked.start()
+    wait_for_upstream(slow, "sim-chat")  # the waiting request is in, before the door closes
     body = {"model": "sim-chat", "max_tokens": 60, "messages": ASK, "stream": True}
     with httpx.stream("POST", f"{gw.url}/v1/messages", json=body, timeout=30) as resp:
         lines = resp.iter_lines()
