@@ -52,7 +52,7 @@ Json = dict[str, Any]
 HANDLED = frozenset({"model", "max_tokens", "messages", "system", "stop_sequences", "temperature", "top_p",
                      "top_k", "tools", "tool_choice", "metadata", "output_config", "stream"})
 DROPPED = frozenset({"thinking", "service_tier", "container", "mcp_servers", "context_management", "cache_control",
-                     "diagnostics", "inference_geo", "speed", "user_profile_id", "workspace_id"})
+                     "diagnostics", "inference_geo", "speed", "user_profile_id", "workspace_id", "betas"})
 
 
 def to_chat_request(req: MessagesRequest, raw: Json) -> Json:
