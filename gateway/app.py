@@ -26,6 +26,9 @@ from gateway.http.admin_keys import KeyAdmin, KeyQuery, NewKey, UsageQuery
 from gateway.http.front_door import Door, DoorRoute, FrontDoor
 from gateway.http.health import OPENMETRICS, HealthEndpoints
 from gateway.http.heartbeat import NodeChannel
+from gateway.http.messages.endpoint import MessagesEndpoint
+from gateway.http.messages.errors import anthropic_body
+from gateway.http.messages.schema import MessagesInput, MessagesRequest
 from gateway.http.models import ModelsEndpoint
 from gateway.http.nodes import NodeAdmin
 from gateway.http.openai_json import JsonEndpoint, TranscriptionEndpoint
@@ -109,7 +112,7 @@ def routes(gateway: Gateway) -> list[DoorRoute]:
     door = FrontDoor(authenticator=services.authenticator, authn=services.needs.identity, admin_role=s.auth.admin_role,
                      gate=services.gate, limiter=services.limiter, limits=s.limits,
                      node_auth=channel.verify if channel is not None else None)
-    table = [*_openai(door, gateway), *_files(door, VectorStoreApi(services.vector_stores)),
+    table = [*_openai(door, gateway), *_anthropic(door, gateway), *_files(door, VectorStoreApi(services.vector_stores)),
              *_admin(door, gateway), *_nodes(door, gateway, channel), *_operations(door, gateway)]
     table.append(_described(door, gateway, table))
     return table
@@ -145,6 +148,24 @@ def _openai(door: FrontDoor, gateway: Gateway) -> list[DoorRoute]:
                   Api("List the models this caller may use", reply=t.ModelList)),
         door.json("/v1/models/{model:path}", "GET", Door("key", "models", "models"), models.get,
                   Api("Retrieve a model", reply=t.Model)),
+    ]
+
+
+def _anthropic(door: FrontDoor, gateway: Gateway) -> list[DoorRoute]:
+    """Anthropic's Messages API, run through the chat chain; errors in Anthropic's envelope. ``count_tokens``
+    is authorized in its handler like a create (grants, then the policy's ``chat`` action on the model)
+    and draws one request from the caller's rate limits."""
+    assert gateway.services is not None
+    messages = MessagesEndpoint(gateway, gateway.services.gate)
+    create = Door("key", "chat", "messages", chain=True, errors=anthropic_body)
+    count = Door("key", "chat", "messages_count_tokens", limited=True, errors=anthropic_body)
+    return [
+        door.raw("/v1/messages", "POST", create, messages.create,
+                 Api("Create a message (Anthropic's Messages API)", body=MessagesRequest, reply=t.AnthropicMessage,
+                     stream=True, error=t.AnthropicError)),
+        door.json("/v1/messages/count_tokens", "POST", count, messages.count_tokens,
+                  Api("Count a message's input tokens (an estimate)", body=MessagesInput, reply=t.TokenCount,
+                      errors=(404,), error=t.AnthropicError)),
     ]
 
 

@@ -35,6 +35,7 @@ class ChatChoice:
     tool_calls: tuple[ToolCallOut, ...]
     finish_reason: str
     completion_tokens: int
+    stop_reason: str | None = None  # the stop string that ended the text (vLLM's choice field)
 
 
 def usage(prompt_tokens: int, completion_tokens: int) -> JSONObject:
@@ -83,7 +84,7 @@ def build_choice(req: ChatRequest, index: int) -> ChatChoice:
         )
         return ChatChoice(index, None, calls, "tool_calls", sum(count_tokens(c.arguments) for c in calls))
     cut = truncate(_content(req, index), req.stops, req.max_tokens)
-    return ChatChoice(index, cut.text, (), cut.finish_reason, count_tokens(cut.text))
+    return ChatChoice(index, cut.text, (), cut.finish_reason, count_tokens(cut.text), cut.stop_sequence)
 
 
 def _wire_call(call: ToolCallOut) -> JSONObject:
@@ -115,6 +116,7 @@ def completion_body(req: ChatRequest, choices: list[ChatChoice], fingerprint: st
                 "message": _message(c),
                 "logprobs": _logprobs(req, c.content),
                 "finish_reason": c.finish_reason,
+                **_stop_reason(c),
             }
             for c in choices
         ],
@@ -129,6 +131,12 @@ def fragments(text: str, parts: int = ARGUMENT_FRAGMENTS) -> list[str]:
     return [text[i : i + size] for i in range(0, len(text), size)] or [""]
 
 
+def _stop_reason(choice: ChatChoice) -> JSONObject:
+    """vLLM names the stop string that ended the text; clients translating to Anthropic's
+    ``stop_sequence`` need it. Only present when one did."""
+    return {"stop_reason": choice.stop_reason} if choice.stop_reason is not None else {}
+
+
 def _choice_delta(index: int, delta: JSONObject, finish: str | None = None, lp: Any = None) -> JSONObject:
     return {"index": index, "delta": delta, "logprobs": lp, "finish_reason": finish}
 
@@ -137,7 +145,7 @@ def _text_deltas(req: ChatRequest, choice: ChatChoice) -> Iterator[JSONObject]:
     yield _choice_delta(choice.index, {"role": "assistant", "content": "", "refusal": None})
     for piece in pieces(choice.content or ""):
         yield _choice_delta(choice.index, {"content": piece}, lp=_logprobs(req, piece))
-    yield _choice_delta(choice.index, {}, choice.finish_reason)
+    yield _choice_delta(choice.index, {}, choice.finish_reason) | _stop_reason(choice)
 
 
 def _tool_deltas(choice: ChatChoice) -> Iterator[JSONObject]:

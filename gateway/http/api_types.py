@@ -26,6 +26,33 @@ class ErrorBody(Struct):
     error: ErrorDetail
 
 
+class AnthropicErrorDetail(Struct):
+    type: str
+    message: str
+
+
+class AnthropicError(Struct):
+    """Anthropic's error envelope: every error on the Messages routes."""
+
+    type: Literal["error"]
+    error: AnthropicErrorDetail
+
+
+class AnthropicMessage(Struct):
+    id: str
+    type: Literal["message"]
+    role: Literal["assistant"]
+    content: list[dict[str, Any]]
+    model: str
+    stop_reason: str | None
+    stop_sequence: str | None
+    usage: dict[str, Any]
+
+
+class TokenCount(Struct):
+    input_tokens: int
+
+
 class Model(Struct):
     id: str
     object: Literal["model"]

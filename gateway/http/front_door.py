@@ -15,7 +15,9 @@ Then, for routes that declare a ``resource``, the policy gate is asked with the 
 ``gateway/kernel/policy.py`` for each action's input); ``limited`` routes draw one request from the
 caller's key and tenant rate limits (uploads, searches, admin calls). Chain routes (chat, embeddings,
 ...) leave policy and limits to the chain. Route label and error code go to the access log and
-metrics; every error is rendered here, in OpenAI's envelope.
+metrics; every error is rendered here, in the envelope the door names (``errors``: OpenAI's unless the
+route says otherwise, as the Anthropic Messages routes do), and the transport's last-resort error
+handler uses the same one once the door was entered.
 """
 
 from __future__ import annotations
@@ -35,7 +37,14 @@ from gateway.http.openapi import Api, Entry
 from gateway.http.responses import JSON, error_response
 from gateway.kernel.config.sections.limits import LimitsSettings
 from gateway.kernel.context import Principal
-from gateway.kernel.errors import AuthenticationFailed, GatewayError, PermissionDenied, RateLimited
+from gateway.kernel.errors import (
+    AuthenticationFailed,
+    ErrorBody,
+    GatewayError,
+    PermissionDenied,
+    RateLimited,
+    openai_body,
+)
 from gateway.kernel.observability.exchange import exchange_of
 from gateway.kernel.policy import Action
 from gateway.services.identity.authenticator import Authenticator
@@ -63,6 +72,7 @@ class Door:
     resource: Resource | None = None  # ask the policy at the door with this resource
     limited: bool = False
     chain: bool = False  # the filter chain decides policy and limits
+    errors: ErrorBody = openai_body  # how this route's errors are rendered (the API's own envelope)
 
 
 class DoorRoute(Route):
@@ -116,12 +126,13 @@ class FrontDoor:
         async def endpoint(request: Request) -> Response:
             ex = exchange_of(request.scope)
             ex.route = door.label
+            ex.error_body = door.errors
             try:
                 principal = await self.enter(request, door)
                 return await handler(request, principal)
             except GatewayError as err:
                 ex.error_code = err.code
-                return error_response(err)
+                return error_response(err, door.errors)
 
         return DoorRoute(path, Endpoint(endpoint), method, door, api)
 

@@ -48,6 +48,7 @@ class Api:
     media: tuple[str, ...] = ()  # other media types of the success reply (a string or binary body)
     errors: tuple[int, ...] = ()  # statuses the handler itself answers, besides the door's
     others: dict[int, type] = field(default_factory=dict)  # non-error replies with their own shape
+    error: type = t.ErrorBody  # the error envelope (the door's ``errors`` renderer draws it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +69,7 @@ def describe(entries: Iterable[Entry], *, title: str, version: str, keys_require
     entries = list(entries)
     types: set[type] = {t.ErrorBody}
     for e in entries:
-        types |= {x for x in (e.api.body, e.api.reply, *e.api.others.values()) if x is not None}
+        types |= {x for x in (e.api.body, e.api.reply, e.api.error, *e.api.others.values()) if x is not None}
     ordered = sorted(types, key=lambda x: x.__name__)
     schemas, components = msgspec.json.schema_components(ordered, ref_template="#/components/schemas/{name}")
     ref = dict(zip(ordered, schemas, strict=True))
@@ -172,6 +173,6 @@ def _errors(e: Entry, has_path_params: bool, authenticated: bool,
         statuses.add(429)
     if e.chain:
         statuses |= {400, 404, 502, 503, 504}
-    error = {"application/json": {"schema": ref[t.ErrorBody]}}
+    error = {"application/json": {"schema": ref[api.error]}}
     return {str(s): {"description": _REASONS[s], "content": error}
             for s in sorted(statuses) if s not in api.others}

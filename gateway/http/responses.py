@@ -9,19 +9,20 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from gateway.kernel.context import Reply, ReplyStream, RequestContext
-from gateway.kernel.errors import GatewayError
+from gateway.kernel.errors import ErrorBody, GatewayError, openai_body
 
 JSON = "application/json"
 
 
-def error_response(err: GatewayError) -> Response:
-    return Response(err.body(), status_code=err.status, media_type=JSON, headers=err.headers or None)
+def error_response(err: GatewayError, render: ErrorBody = openai_body) -> Response:
+    return Response(render(err), status_code=err.status, media_type=JSON, headers=err.headers or None)
 
 
-def reply_response(reply: Reply, ctx: RequestContext) -> Response:
+def reply_response(reply: Reply, ctx: RequestContext, shutdown_event: bytes | None = None) -> Response:
+    """``shutdown_event``: the SSE event that ends a stream cut by shutdown (default: OpenAI's error chunk)."""
     headers = {**ctx.response_headers, **reply.headers} if ctx.response_headers or reply.headers else None
     if reply.stream is not None:
-        return RelayStream(reply.stream, ctx, headers)
+        return RelayStream(reply.stream, ctx, headers, shutdown_event or SHUTTING_DOWN_EVENT)
     task = BackgroundTask(run_finalizers, ctx) if ctx.finalizers else None
     return Response(reply.body, status_code=reply.status, media_type=reply.media_type, headers=headers,
                     background=task)
@@ -38,9 +39,11 @@ class RelayStream(Response):
 
     media_type = "text/event-stream"
 
-    def __init__(self, chunks: ReplyStream, ctx: RequestContext, headers: dict[str, str] | None) -> None:
+    def __init__(self, chunks: ReplyStream, ctx: RequestContext, headers: dict[str, str] | None,
+                 shutdown_event: bytes) -> None:
         self._chunks = chunks
         self._ctx = ctx
+        self._shutdown_event = shutdown_event
         self.status_code = 200
         self.background = None
         self.init_headers({"cache-control": "no-cache", "x-accel-buffering": "no", **(headers or {})})
@@ -60,7 +63,7 @@ class RelayStream(Response):
             if not state["gone"]:
                 # Cancelled with the client still there: the server's shutdown grace ran out. Say so
                 # in the stream before the connection closes, rather than ending it silently.
-                await _say_shutting_down(send)
+                await _say_shutting_down(send, self._shutdown_event)
                 raise
             pump.uncancel()
         except OSError:
@@ -89,8 +92,8 @@ SHUTTING_DOWN_EVENT = (
 )
 
 
-async def _say_shutting_down(send: Send) -> None:
+async def _say_shutting_down(send: Send, event: bytes) -> None:
     try:
-        await send({"type": "http.response.body", "body": SHUTTING_DOWN_EVENT, "more_body": False})
+        await send({"type": "http.response.body", "body": event, "more_body": False})
     except (OSError, RuntimeError):
         pass  # the connection is already gone

@@ -25,7 +25,7 @@ the store), never deeper.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
@@ -140,3 +140,12 @@ class UpstreamUnavailable(UpstreamError):
 class UpstreamTimeout(UpstreamError):
     status = 504
     default_code = "upstream_timeout"
+
+
+# How a route renders an error body: OpenAI's envelope unless its door says otherwise
+# (the Anthropic Messages routes render Anthropic's, gateway/http/messages/errors.py).
+ErrorBody = Callable[[GatewayError], bytes]
+
+
+def openai_body(err: GatewayError) -> bytes:
+    return err.body()

@@ -1,4 +1,7 @@
-"""The last line of defence: anything the routes did not answer becomes OpenAI's error envelope.
+"""The last line of defence: anything the routes did not answer becomes an error in the API's envelope.
+
+The envelope is OpenAI's, or the one the route's door chose once it was entered (``Exchange.error_body``:
+an unhandled error on ``/v1/messages`` is rendered in Anthropic's).
 
 ``HTTPException`` from routing (404 unknown URL, 405 wrong method) and any ``GatewayError`` map to
 their envelopes; anything else is a 500 ``internal_error`` whose type is logged, never a traceback
@@ -47,8 +50,9 @@ class ErrorMiddleware:
             await self._answer(scope, send, GatewayError("The gateway hit an internal error.", code="internal_error"))
 
     async def _answer(self, scope: Scope, send: Send, err: GatewayError) -> None:
-        exchange_of(scope).error_code = err.code
-        body = err.body()
+        ex = exchange_of(scope)
+        ex.error_code = err.code
+        body = ex.error_body(err) if ex.error_body is not None else err.body()
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
         headers += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in err.headers.items()]
         try:

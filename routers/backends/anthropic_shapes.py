@@ -90,13 +90,14 @@ def _assistant_blocks(message: dict[str, Any]) -> list[dict[str, Any]]:
                 "type": "tool_use",
                 "id": call.get("id"),
                 "name": fn.get("name"),
-                "input": _arguments(fn.get("arguments")),
+                "input": arguments_of(fn.get("arguments")),
             }
         )
     return blocks
 
 
-def _arguments(raw: Any) -> Any:
+def arguments_of(raw: Any) -> Any:
+    """A tool call's JSON ``arguments`` text as the object a ``tool_use`` block's ``input`` holds."""
     if not isinstance(raw, str) or not raw:
         return {}
     try:
@@ -150,21 +151,29 @@ def to_chat_completion(doc: dict[str, Any]) -> dict[str, Any]:
     calls = [tool_call(b) for b in blocks if b.get("type") == "tool_use"]
     if calls:
         message["tool_calls"] = calls
+    choice: dict[str, Any] = {
+        "index": 0,
+        "message": message,
+        "logprobs": None,
+        "finish_reason": FINISH_REASONS.get(doc.get("stop_reason") or "", "stop"),
+        **matched_stop(doc),
+    }
     return {
         "id": "chatcmpl-" + str(doc.get("id", "")),
         "object": "chat.completion",
         "created": int(time.time()),
         "model": doc.get("model", ""),
-        "choices": [
-            {
-                "index": 0,
-                "message": message,
-                "logprobs": None,
-                "finish_reason": FINISH_REASONS.get(doc.get("stop_reason") or "", "stop"),
-            }
-        ],
+        "choices": [choice],
         "usage": usage(doc.get("usage")),
     }
+
+
+def matched_stop(doc: dict[str, Any]) -> dict[str, Any]:
+    """The stop sequence that ended the text, as vLLM names it on a choice (``stop_reason``), if one did."""
+    sequence = doc.get("stop_sequence")
+    if doc.get("stop_reason") == "stop_sequence" and isinstance(sequence, str):
+        return {"stop_reason": sequence}
+    return {}
 
 
 def tool_call(block: dict[str, Any]) -> dict[str, Any]:

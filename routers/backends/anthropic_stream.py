@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from gateway.kernel.context import Usage
-from routers.backends.anthropic_shapes import FINISH_REASONS
+from routers.backends.anthropic_shapes import FINISH_REASONS, matched_stop
 
 DONE = b"data: [DONE]\n\n"
 
@@ -75,13 +75,14 @@ class StreamTranslator:
             )
         return b""
 
-    def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> bytes:
+    def _chunk(self, delta: dict[str, Any], finish: str | None = None, extra: dict[str, Any] | None = None) -> bytes:
+        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish, **(extra or {})}
         doc = {
             "id": self._id,
             "object": "chat.completion.chunk",
             "created": self._created,
             "model": self._model,
-            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+            "choices": [choice],
         }
         return b"data: " + orjson.dumps(doc) + b"\n\n"
 
@@ -115,8 +116,8 @@ class StreamTranslator:
     def _finish(self, doc: dict[str, Any]) -> bytes:
         self.usage.completion_tokens = int((doc.get("usage") or {}).get("output_tokens") or 0)
         self.usage.total_tokens = self.usage.prompt_tokens + self.usage.completion_tokens
-        reason = (doc.get("delta") or {}).get("stop_reason") or ""
-        return self._chunk({}, FINISH_REASONS.get(reason, "stop"))
+        delta = doc.get("delta") or {}
+        return self._chunk({}, FINISH_REASONS.get(delta.get("stop_reason") or "", "stop"), matched_stop(delta))
 
     def _stop(self) -> bytes:
         self.done = True

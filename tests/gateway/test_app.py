@@ -14,6 +14,7 @@ from starlette.testclient import TestClient
 
 from gateway.app import build_app
 from gateway.http.front_door import DoorRoute
+from gateway.http.messages.errors import anthropic_body
 from gateway.kernel.config import settings_from_mapping
 from gateway.kernel.observability.logging import JsonLog
 from gateway.kernel.observability.metrics import Metrics
@@ -58,7 +59,8 @@ def test_every_route_has_an_auth_mode_and_an_action(client: tuple[TestClient, li
         assert route.door.auth in MODES and route.door.action and route.door.label, route.path
     paths = {r.path for r in table}
     assert {"/v1/chat/completions", "/v1/files", "/v1/vector_stores/{store_id}/search", "/admin/keys",
-            "/admin/usage", "/internal/nodes/heartbeat", "/v1/models", "/healthz"} <= paths
+            "/admin/usage", "/internal/nodes/heartbeat", "/v1/models", "/healthz", "/v1/messages",
+            "/v1/messages/count_tokens"} <= paths
 
 
 def test_without_a_key_every_non_public_route_is_401(client: tuple[TestClient, list[Any]]) -> None:
@@ -71,7 +73,10 @@ def test_without_a_key_every_non_public_route_is_401(client: tuple[TestClient, l
                 assert response.status_code in (200, 503), route.path  # /readyz: the backend is nowhere
                 continue
             assert response.status_code == 401, f"{method} {route.path}: {response.status_code} {response.text}"
-            assert response.json()["error"]["code"] in ("invalid_api_key", "node_unauthorized")
+            if route.door.errors is anthropic_body:  # Anthropic's envelope: the type names the failure
+                assert response.json()["error"]["type"] == "authentication_error", route.path
+            else:
+                assert response.json()["error"]["code"] in ("invalid_api_key", "node_unauthorized")
             checked += 1
     assert checked > 20
 

@@ -70,10 +70,12 @@ def test_readme_curl_lines(embedded: ServerProcess) -> None:
             assert "error" not in json.loads(run.stdout), run.stdout
 
 
-def test_readme_python_example(embedded: ServerProcess, tmp_path: Path) -> None:
-    (code,) = blocks("python")
+@pytest.mark.parametrize("index", range(len(blocks("python"))))
+def test_readme_python_examples(embedded: ServerProcess, tmp_path: Path, index: int) -> None:
+    """Each Python example (the ``openai`` SDK's, the ``anthropic`` SDK's) prints its answer, then its stream."""
     script = tmp_path / "example.py"
-    script.write_text(code.replace(DEFAULT_URL, embedded.url))
+    script.write_text(blocks("python")[index].replace(DEFAULT_URL, embedded.url))
     run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
-    assert len(run.stdout.strip().splitlines()) == 2
+    lines = run.stdout.strip().splitlines()
+    assert len(lines) == 2 and all(line.startswith("Simulated answer to:") for line in lines), run.stdout

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 
 import httpx
 import openai
@@ -127,6 +128,9 @@ def test_shutdown_past_the_grace_period_says_so(start_sim: SimFactory, start_gat
 
     blocked = threading.Thread(target=request)
     blocked.start()
+    deadline = time.monotonic() + 10  # the waiting request is in before SIGTERM closes the door
+    while not httpx.get(f"{slow.url}/_sim/requests").json()["data"] and time.monotonic() < deadline:
+        time.sleep(0.02)
     body = {"model": "sim-chat", "messages": ASK, "stream": True, "max_tokens": 60}
     with httpx.stream("POST", f"{gateway.url}/v1/chat/completions", json=body, timeout=30) as resp:
         lines = resp.iter_lines()

@@ -73,3 +73,18 @@ def test_stream_tool_arguments_survive_any_chunking() -> None:
         assert "".join(t["function"]["arguments"] for t in calls) == args
         assert chunks[-2]["choices"][0]["finish_reason"] == "tool_calls"
         assert chunks[-1]["usage"] == {"prompt_tokens": 2, "completion_tokens": 9, "total_tokens": 11}
+
+
+def test_the_stop_sequence_that_ended_the_text_is_named_on_the_choice() -> None:
+    """As vLLM names it (``choices[0].stop_reason``), so a client translating back can say ``stop_sequence``."""
+    doc = {"id": "m", "model": "c", "stop_reason": "stop_sequence", "stop_sequence": "END",
+           "content": [{"type": "text", "text": "cut"}], "usage": {}}
+    choice = to_chat_completion(doc)["choices"][0]
+    assert choice["finish_reason"] == "stop" and choice["stop_reason"] == "END"
+    assert "stop_reason" not in to_chat_completion({**doc, "stop_reason": "end_turn"})["choices"][0]
+    translator = StreamTranslator(include_usage=False)
+    out = translator.feed(_event("message_start", {"message": {"id": "m", "model": "c", "usage": {}}})
+                          + _event("message_delta", {"delta": {"stop_reason": "stop_sequence", "stop_sequence": "END"},
+                                                     "usage": {"output_tokens": 1}}))
+    last = json.loads(out.decode().split("\n\n")[-2][6:])
+    assert last["choices"][0]["finish_reason"] == "stop" and last["choices"][0]["stop_reason"] == "END"

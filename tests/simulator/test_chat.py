@@ -178,3 +178,14 @@ def test_stream_helper_accumulates(client: openai.OpenAI) -> None:
     with client.chat.completions.stream(model="m", messages=USER) as stream:
         final = stream.get_final_completion()
     assert (final.choices[0].message.content or "").startswith("Simulated answer to:")
+
+
+def test_the_stop_that_ended_the_text_is_named_as_vllm_does(client: openai.OpenAI) -> None:
+    raw = client.chat.completions.with_raw_response.create(model="m", messages=USER, stop=["never", "about"])
+    validate(json.loads(raw.text), "CreateChatCompletionResponse")
+    assert json.loads(raw.text)["choices"][0]["stop_reason"] == "about"
+    plain = client.chat.completions.with_raw_response.create(model="m", messages=USER, stop=["never"])
+    assert "stop_reason" not in json.loads(plain.text)["choices"][0]  # no stop string ended it
+    chunks = list(client.chat.completions.create(model="m", messages=USER, stop=["about"], stream=True))
+    last = chunks[-1].choices[0]
+    assert last.finish_reason == "stop" and (last.model_extra or {})["stop_reason"] == "about"

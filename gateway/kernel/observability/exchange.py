@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from gateway.kernel.context import RequestContext
+    from gateway.kernel.errors import ErrorBody
 
 SCOPE_KEY = "llmops.exchange"
 
@@ -21,6 +22,7 @@ class Exchange:
     route: str = "other"
     ctx: RequestContext | None = None
     error_code: str | None = None
+    error_body: ErrorBody | None = None  # the route's error envelope, once its door is entered (None: OpenAI's)
 
 
 def exchange_of(scope: dict[str, Any] | Any) -> Exchange:

@@ -15,7 +15,7 @@ from gateway.services.identity.types import KeyExists, KeyRecord, KeyStore
 
 _MISSING = (
     "You didn't provide an API key. You need to provide your API key in an Authorization header "
-    "using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
+    "using Bearer auth (i.e. Authorization: Bearer YOUR_KEY), or in an x-api-key header."
 )
 
 

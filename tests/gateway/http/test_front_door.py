@@ -10,6 +10,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 
 from gateway.http.front_door import Door, FrontDoor
+from gateway.http.messages.errors import anthropic_body
 from gateway.http.openapi import Api
 from gateway.kernel.config.sections.auth import AuthSettings
 from gateway.kernel.config.sections.limits import LimitsSettings
@@ -94,3 +95,18 @@ async def test_unlimited_routes_do_not() -> None:
         auth = {"authorization": f"Bearer {KEY}"}
         codes = [(await http.post("/v1/vector_stores/vs_1/search", headers=auth)).status_code for _ in range(3)]
     assert codes == [200, 200, 200]
+
+
+async def test_a_door_renders_its_errors_in_the_envelope_it_names() -> None:
+    anthropic = Door("key", "rag_query", "vector_store_search", limited=True, errors=anthropic_body,
+                     resource=lambda r: {"vector_stores": [r.path_params["store_id"]]})
+    async with client(door(None, rpm=1), anthropic) as http:
+        missing = await http.post("/v1/vector_stores/vs_1/search")
+        auth = {"x-api-key": KEY}  # Anthropic clients send their key this way
+        codes = [(await http.post("/v1/vector_stores/vs_1/search", headers=auth)).status_code for _ in range(2)]
+        limited = await http.post("/v1/vector_stores/vs_1/search", headers=auth)
+    assert missing.status_code == 401 and missing.json()["type"] == "error"
+    error = missing.json()["error"]
+    assert error["type"] == "authentication_error" and "x-api-key" in error["message"]
+    assert codes == [200, 429]
+    assert limited.json()["error"]["type"] == "rate_limit_error" and limited.headers["retry-after"]

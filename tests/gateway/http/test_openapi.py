@@ -109,3 +109,11 @@ def test_the_command_reports_a_bad_config_in_one_line(argv: list[str]) -> None:
     result = subprocess.run([sys.executable, "-m", "gateway.cli", "openapi", *argv], cwd=ROOT,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+
+
+def test_messages_routes_describe_anthropics_error_envelope() -> None:
+    doc, _ = built(CONFIG)
+    create = doc["paths"]["/v1/messages"]["post"]["responses"]
+    assert create["401"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/AnthropicError"}
+    assert create["200"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/AnthropicMessage"}

@@ -10,7 +10,8 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route, Router
 from starlette.testclient import TestClient
 
-from gateway.kernel.errors import QuotaExceeded
+from gateway.kernel.errors import GatewayError, QuotaExceeded
+from gateway.kernel.observability.exchange import exchange_of
 from gateway.kernel.observability.logging import JsonLog
 from middleware.transport import ErrorMiddleware
 
@@ -23,13 +24,19 @@ async def quota(request: Request) -> Response:
     raise QuotaExceeded("Budget exhausted.")
 
 
+async def crash_after_the_door(request: Request) -> Response:
+    exchange_of(request.scope).error_body = lambda err: json.dumps({"mine": err.status}).encode()
+    raise ValueError("secret internals")
+
+
 async def fine(request: Request) -> Response:
     return PlainTextResponse("ok")
 
 
 def client(stream: io.BytesIO) -> TestClient:
     router = Router(routes=[
-        Route("/crash", crash), Route("/quota", quota), Route("/fine", fine, methods=["POST"]),
+        Route("/crash", crash), Route("/quota", quota), Route("/entered", crash_after_the_door),
+        Route("/fine", fine, methods=["POST"]),
     ])
     return TestClient(ErrorMiddleware(router, JsonLog(stream)), raise_server_exceptions=False)
 
@@ -55,3 +62,9 @@ def test_unknown_url_and_wrong_method() -> None:
     wrong = c.get("/fine")
     assert wrong.status_code == 405 and wrong.json()["error"]["code"] == "method_not_allowed"
     assert c.post("/fine").text == "ok"
+
+
+def test_a_crash_past_a_door_is_rendered_in_that_doors_envelope() -> None:
+    resp = client(io.BytesIO()).get("/entered")
+    assert resp.status_code == 500 and resp.json() == {"mine": 500}
+    assert GatewayError("x").body() != resp.content
