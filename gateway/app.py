@@ -21,12 +21,14 @@ from starlette.routing import Router
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.http.admin_keys import KeyAdmin
+from gateway.http.conversations import ConversationsApi
 from gateway.http.front_door import Door, DoorRoute, FrontDoor
 from gateway.http.health import HealthEndpoints
 from gateway.http.heartbeat import NodeChannel
 from gateway.http.models import ModelsEndpoint
 from gateway.http.nodes import NodeAdmin
 from gateway.http.openai_json import JsonEndpoint, TranscriptionEndpoint
+from gateway.http.stored_responses import StoredResponsesApi
 from gateway.http.vector_stores import VectorStoreApi
 from gateway.kernel.context import Principal
 from gateway.kernel.observability.exchange import RequestIds
@@ -99,6 +101,8 @@ def routes(gateway: Gateway) -> list[DoorRoute]:
                      gate=services.gate, limiter=services.limiter, limits=s.limits,
                      node_auth=channel.verify if channel is not None else None)
     return [*_openai(door, gateway), *_files(door, VectorStoreApi(services.vector_stores)),
+            *_stored_responses(door, StoredResponsesApi(services.responses)),
+            *_conversations(door, ConversationsApi(services.responses)),
             *_admin(door, gateway), *_nodes(door, gateway, channel), *_operations(door, gateway)]
 
 
@@ -157,6 +161,46 @@ def _files(door: FrontDoor, api: VectorStoreApi) -> list[DoorRoute]:
         door.json(vsf + "/{file_id}", "GET", stores(), api.get_store_file),
         door.json(vsf + "/{file_id}", "DELETE", stores(), api.detach_file),
         door.json(vs + "/search", "POST", search, api.search),
+    ]
+
+
+def _response(request: Request) -> Mapping[str, Any]:
+    return {"responses": [request.path_params.get("response_id", "")]}
+
+
+def _conversation(request: Request) -> Mapping[str, Any]:
+    conversation = request.path_params.get("conversation_id")
+    return {"conversations": [conversation] if conversation else []}
+
+
+def _stored_responses(door: FrontDoor, api: StoredResponsesApi) -> list[DoorRoute]:
+    """Stored responses (``POST /v1/responses`` creates them, with the chain)."""
+    stored = Door("key", "responses", "responses", resource=_response)
+    one = "/v1/responses/{response_id}"
+    return [
+        door.raw(one, "GET", stored, api.get),
+        door.json(one, "DELETE", stored, api.delete),
+        door.json(one + "/input_items", "GET", stored, api.input_items),
+        door.json(one + "/cancel", "POST", Door("key", "responses", "responses", resource=_response, limited=True),
+                  api.cancel),
+    ]
+
+
+def _conversations(door: FrontDoor, api: ConversationsApi) -> list[DoorRoute]:
+    def conversations(limited: bool = False) -> Door:
+        return Door("key", "conversations", "conversations", resource=_conversation, limited=limited)
+
+    table, one = "/v1/conversations", "/v1/conversations/{conversation_id}"
+    items, item = one + "/items", one + "/items/{item_id}"
+    return [
+        door.json(table, "POST", conversations(limited=True), api.create),
+        door.json(one, "GET", conversations(), api.get),
+        door.json(one, "POST", conversations(limited=True), api.update),
+        door.json(one, "DELETE", conversations(), api.delete),
+        door.json(items, "POST", conversations(limited=True), api.add_items),
+        door.json(items, "GET", conversations(), api.list_items),
+        door.json(item, "GET", conversations(), api.get_item),
+        door.json(item, "DELETE", conversations(), api.delete_item),
     ]
 
 

@@ -93,9 +93,12 @@ class ResponseState:
             self._log.info(f"responses_{name}", **fields)
 
     async def aclose(self) -> None:
-        for runner in self._runners:
+        """Stop the runners (their jobs go back to the queue) and the maintenance task; the pool stays."""
+        runners, self._runners = self._runners, []
+        for runner in runners:
             await runner.aclose()
         if self._maintenance is not None:
             self._maintenance.cancel()
             await asyncio.gather(self._maintenance, return_exceptions=True)
+            self._maintenance = None
 

@@ -1,32 +1,28 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
-import psycopg
 import pytest
 import pytest_asyncio
-from psycopg.conninfo import make_conninfo
 
 from gateway.kernel.config.sections.responses import BackgroundSettings, ResponsesSettings
 from gateway.kernel.config.sections.stores import PostgresSettings
 from gateway.services.responses import ResponseState
 from gateway.services.stores.postgres import Postgres
-from tests.gateway.services.responses.samples import Query
+from tests.support.response_objects import Query
+from tests.support.services import new_database
 
 SETTINGS = ResponsesSettings(max_chain_depth=3, background=BackgroundSettings(lease_s=1, poll_interval_s=0.05,
                                                                               concurrency=3))
 
 
 @pytest.fixture(scope="session")
-def queue_dsn(postgres_dsn: str) -> Iterator[str]:
+def queue_dsn(postgres_dsn: str) -> str:
     """A database of its own for the queue tests: a runner claims any queued job it can see, so no
     other test's gateway may share their queue."""
-    name = "queue_" + secrets.token_hex(4)
-    with psycopg.connect(postgres_dsn, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}".encode())
-    yield make_conninfo(postgres_dsn, dbname=name)
+    return new_database(postgres_dsn, "queue")
 
 
 async def _postgres(dsn: str) -> Postgres:

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from gateway.services.responses import ResponseState
-from tests.gateway.services.responses.samples import Query, assistant_message, user_message
+from tests.support.response_objects import Query, assistant_message, user_message
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

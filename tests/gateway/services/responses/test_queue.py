@@ -15,9 +15,9 @@ from gateway.services.responses import ResponseState
 from gateway.services.responses.queue import RESTARTED
 from gateway.services.responses.runner import BackgroundRunner, Emit, Work
 from tests.gateway.services.responses.conftest import SETTINGS
-from tests.gateway.services.responses.samples import Query, response_object, user_message
 from tests.support.openapi import validate
 from tests.support.processes import ServerProcess, python_module
+from tests.support.response_objects import Query, response_object, user_message
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

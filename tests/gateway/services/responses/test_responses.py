@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from gateway.services.responses import ResponseState
-from tests.gateway.services.responses.samples import Query, new_response_id, response_object, user_message
+from tests.support.response_objects import Query, new_response_id, response_object, user_message
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

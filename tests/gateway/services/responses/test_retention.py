@@ -9,7 +9,7 @@ import pytest
 from gateway.kernel.config.sections.responses import ResponsesSettings
 from gateway.services.responses import ResponseState
 from gateway.services.stores.postgres import Postgres
-from tests.gateway.services.responses.samples import Query, response_object, user_message
+from tests.support.response_objects import Query, response_object, user_message
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 DAY = 86_400

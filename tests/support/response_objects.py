@@ -1,11 +1,18 @@
-"""Response objects and items as ``POST /v1/responses`` would store them (valid against OpenAI's description)."""
+"""Response objects and items as ``POST /v1/responses`` would store them (valid against OpenAI's
+description), and a ``ResponseState`` of a test's own to write them with."""
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
+
+from gateway.kernel.config.sections.responses import ResponsesSettings
+from gateway.kernel.config.sections.stores import PostgresSettings
+from gateway.services.responses import ResponseState
+from gateway.services.stores.postgres import Postgres
 
 Query = Callable[..., Awaitable[list[tuple[Any, ...]]]]  # the ``sql`` fixture
 
@@ -36,3 +43,20 @@ def response_object(response_id: str | None = None, *, output: str | None = "Hel
         "store": True, "temperature": 1.0, "text": {"format": {"type": "text"}}, "tool_choice": "auto",
         "tools": [], "top_p": 1.0, "truncation": "disabled", "metadata": {},
     }
+
+
+@contextlib.asynccontextmanager
+async def opened_state(dsn: str, settings: ResponsesSettings | None = None) -> AsyncIterator[ResponseState]:
+    """A ``ResponseState`` of the test's own on ``dsn``, to write rows as the gateway would."""
+    pg = await Postgres.open(PostgresSettings(dsn=dsn, pool_max=20))
+
+    async def opened() -> Postgres:
+        return pg
+
+    state = ResponseState(opened, settings or ResponsesSettings())
+    try:
+        await state.open()
+        yield state
+    finally:
+        await state.aclose()
+        await pg.aclose()
