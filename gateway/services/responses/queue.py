@@ -21,7 +21,7 @@ from typing import Any
 
 from gateway.services.responses.pool import Connection, StatePool
 from gateway.services.responses.records import dumps, jsonb, loads
-from gateway.services.responses.responses import TERMINAL
+from gateway.services.responses.responses import TERMINAL, insert
 
 RESTARTED = "The gateway restarted while this response was in progress."
 FINAL_EVENTS = frozenset({"response.completed", "response.failed", "response.incomplete", "error"})
@@ -72,6 +72,15 @@ class Recovered:
 class BackgroundQueue:
     def __init__(self, pool: StatePool) -> None:
         self._pool = pool
+
+    async def submit(self, tenant: str, response: dict[str, Any], input_items: list[dict[str, Any]], *,
+                     previous_response_id: str | None = None, conversation_id: str | None = None) -> None:
+        """Store a ``background: true`` response (status ``queued``) and queue it, in one transaction:
+        no crash can leave it stored but never run."""
+        async with self._pool.transaction() as conn:
+            await insert(conn, tenant, response, input_items, previous_response_id, conversation_id)
+            await conn.execute("INSERT INTO llmops_response_jobs (tenant, response_id, state) "
+                               "VALUES (%s, %s, 'queued') ON CONFLICT DO NOTHING", (tenant, response["id"]))
 
     async def enqueue(self, tenant: str, response_id: str) -> bool:
         """Queue a stored response (False when it is not stored, or already queued)."""

@@ -12,7 +12,7 @@ import time
 from typing import Any, Literal
 
 from gateway.kernel.response_state import Order, Page, StoredResponse
-from gateway.services.responses.pool import StatePool
+from gateway.services.responses.pool import Connection, StatePool
 from gateway.services.responses.records import jsonb, loads, with_ids
 
 Cancelled = Literal["cancelled", "final", "not_background"]
@@ -53,6 +53,24 @@ _CURSOR = {
 }
 
 
+async def insert(conn: Connection, tenant: str, response: dict[str, Any], input_items: list[dict[str, Any]],
+                 previous_response_id: str | None, conversation_id: str | None) -> None:
+    """Insert a response with its input items, or replace the object of one already stored (its items stay)."""
+    created = response.get("created_at")
+    created_at = int(created) if isinstance(created, int | float) else int(time.time())
+    cur = await conn.execute(
+        "INSERT INTO llmops_responses (tenant, id, previous_response_id, conversation_id, created_at, response) "
+        "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (tenant, id) DO UPDATE SET response = EXCLUDED.response "
+        "RETURNING (xmax = 0)",
+        (tenant, response["id"], previous_response_id, conversation_id, created_at, jsonb(response)))
+    row = await cur.fetchone()
+    if row is not None and row[0] and input_items:
+        await conn.execute(
+            "INSERT INTO llmops_response_items (tenant, response_id, seq, item_id, item) "
+            "SELECT %s, %s, (n - 1)::integer, e ->> 'id', e FROM jsonb_array_elements(%s) WITH ORDINALITY AS t (e, n)",
+            (tenant, response["id"], jsonb(with_ids(input_items))))
+
+
 class PostgresResponseStore:
     def __init__(self, pool: StatePool, max_depth: int) -> None:
         self._pool = pool
@@ -60,21 +78,8 @@ class PostgresResponseStore:
 
     async def put(self, tenant: str, response: dict[str, Any], input_items: list[dict[str, Any]], *,
                   previous_response_id: str | None = None, conversation_id: str | None = None) -> None:
-        created = response.get("created_at")
-        created_at = int(created) if isinstance(created, int | float) else int(time.time())
-        items = with_ids(input_items)
         async with self._pool.transaction() as conn:
-            cur = await conn.execute(
-                "INSERT INTO llmops_responses (tenant, id, previous_response_id, conversation_id, created_at, "
-                "response) VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (tenant, id) DO UPDATE "
-                "SET response = EXCLUDED.response RETURNING (xmax = 0)",
-                (tenant, response["id"], previous_response_id, conversation_id, created_at, jsonb(response)))
-            row = await cur.fetchone()
-            if row is not None and row[0] and items:
-                await conn.execute(
-                    "INSERT INTO llmops_response_items (tenant, response_id, seq, item_id, item) "
-                    "SELECT %s, %s, (n - 1)::integer, e ->> 'id', e FROM jsonb_array_elements(%s) "
-                    "WITH ORDINALITY AS t (e, n)", (tenant, response["id"], jsonb(items)))
+            await insert(conn, tenant, response, input_items, previous_response_id, conversation_id)
 
     async def update(self, tenant: str, response: dict[str, Any]) -> bool:
         async with self._pool.connection() as conn:

@@ -9,6 +9,7 @@ then every ``background.recover_interval_s``) and deletes what is older than ``r
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
@@ -41,6 +42,7 @@ class ResponseState:
         self.conversations = PostgresConversationStore(self._pool)
         self.queue = BackgroundQueue(self._pool)
         self._maintenance: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
         self._runners: list[BackgroundRunner] = []
 
     async def open(self) -> None:
@@ -67,15 +69,17 @@ class ResponseState:
         self._maintenance = asyncio.create_task(self._maintain())
 
     async def _maintain(self) -> None:
+        """Recover and sweep when due, until ``aclose`` (which signals rather than cancels a query)."""
         s = self.settings
         due = {"recover": 0.0, "sweep": 0.0}
         every = {"recover": s.background.recover_interval_s, "sweep": s.sweep_interval_s}
-        while True:
+        while not self._stopping.is_set():
             for name, at in due.items():
-                if time.monotonic() >= at:
+                if time.monotonic() >= at and not self._stopping.is_set():
                     await self._quietly(name)
                     due[name] = time.monotonic() + every[name]
-            await asyncio.sleep(max(0.0, min(due.values()) - time.monotonic()))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), max(0.0, min(due.values()) - time.monotonic()))
 
     async def _quietly(self, name: str) -> None:
         try:
@@ -98,7 +102,7 @@ class ResponseState:
         for runner in runners:
             await runner.aclose()
         if self._maintenance is not None:
-            self._maintenance.cancel()
+            self._stopping.set()
             await asyncio.gather(self._maintenance, return_exceptions=True)
             self._maintenance = None
 

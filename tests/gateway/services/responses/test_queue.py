@@ -34,8 +34,7 @@ async def queued(state: ResponseState, tenant: str, n: int = 1) -> list[str]:
     ids = []
     for _ in range(n):
         response = response_object(status="queued", background=True, output=None)
-        await state.responses.put(tenant, response, [user_message("work")])
-        assert await state.queue.enqueue(tenant, response["id"])
+        await state.queue.submit(tenant, response, [user_message("work")])
         ids.append(response["id"])
     return ids
 
@@ -223,6 +222,20 @@ async def test_shutdown_gives_the_running_job_back(queue_state: ResponseState, t
 
     await eventually(completed, "another runner completes it")
     await r.aclose()
+
+
+async def test_submit_stores_and_queues_in_one_step(queue_state: ResponseState, tenant: str,
+                                                     queue_sql: Query) -> None:
+    [response_id] = await queued(queue_state, tenant)
+    stored = await queue_state.responses.get(tenant, response_id)
+    assert stored is not None and stored.response["status"] == "queued"
+    assert [i["content"][0]["text"] for i in stored.input_items] == ["work"]
+    assert await queue_sql("SELECT state, attempts FROM llmops_response_jobs WHERE tenant = %s", tenant) == [
+        ("queued", 0)]
+    assert not await queue_state.queue.enqueue(tenant, response_id)  # already queued
+    assert not await queue_state.queue.enqueue(tenant, "resp_not_stored")
+    await queue_state.responses.delete(tenant, response_id)  # its job goes with it
+    assert await queue_sql("SELECT count(*) FROM llmops_response_jobs WHERE tenant = %s", tenant) == [(0,)]
 
 
 async def test_a_runner_that_lost_its_lease_can_write_nothing(queue_state: ResponseState, tenant: str) -> None:
