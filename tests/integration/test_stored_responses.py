@@ -16,6 +16,7 @@ import orjson
 import pytest
 import pytest_asyncio
 
+from gateway.kernel.config.sections.responses import BackgroundSettings, ResponsesSettings
 from gateway.services.responses import ResponseState
 from gateway.services.responses.runner import BackgroundRunner, Emit
 from tests.conftest import GatewayFactory
@@ -37,7 +38,8 @@ def gateway_config(sim_url: str, dsn: str) -> dict[str, object]:
         auth={"static_keys": [{"key": KEY_A, "key_id": "a", "tenant": "team-a"},
                               {"key": KEY_B, "key_id": "b", "tenant": "team-b"}]},
         postgres={"dsn": dsn},
-        responses={"retention_days": 1, "sweep_interval_s": 0.2, "background": {"poll_interval_s": 0.05}},
+        responses={"retention_days": 1, "sweep_interval_s": 0.2,
+                   "background": {"poll_interval_s": 0.05, "recover_interval_s": 0.2, "max_attempts": 1}},
     )
 
 
@@ -53,7 +55,8 @@ def gateway(start_gateway: GatewayFactory, sim: ServerProcess, dsn: str) -> Serv
 
 @pytest_asyncio.fixture(loop_scope="session", scope="module")
 async def state(dsn: str) -> AsyncIterator[ResponseState]:
-    async with opened_state(dsn) as opened:
+    # as the gateway's: whichever process recovers the dead runner's work decides the same way
+    async with opened_state(dsn, ResponsesSettings(background=BackgroundSettings(max_attempts=1))) as opened:
         yield opened
 
 
@@ -209,6 +212,24 @@ async def test_a_cancelled_stream_ends(gateway: ServerProcess, state: ResponseSt
     answer = httpx.get(f"{gateway.url}/v1/responses/{response['id']}?stream=true",
                        headers={"authorization": f"Bearer {KEY_A}"}, timeout=30)
     assert answer.status_code == 200 and answer.text == ""
+
+
+async def test_work_whose_runner_died_is_failed_by_the_gateway_with_a_reason(gateway: ServerProcess,
+                                                                           state: ResponseState) -> None:
+    response = response_object(status="queued", background=True, output=None)
+    await state.queue.submit("team-a", response, [user_message("work")])
+    claimed = [j for j in await state.queue.claim("a-runner-that-dies", 100, 1) if j.response_id == response["id"]]
+    assert claimed and client(gateway).responses.retrieve(response["id"]).status == "in_progress"
+    deadline = time.monotonic() + 30  # nobody renews the lease; the gateway's recovery (max_attempts: 1) fails it
+    while client(gateway).responses.retrieve(response["id"]).status == "in_progress":
+        assert time.monotonic() < deadline, "never recovered"
+        await asyncio.sleep(0.1)
+    got = client(gateway).responses.retrieve(response["id"])
+    assert got.status == "failed" and got.error is not None
+    assert got.error.message == "The gateway restarted while this response was in progress."
+    events = list(client(gateway).responses.retrieve(response["id"], stream=True))
+    assert [e.type for e in events] == ["response.failed"]
+    assert events[0].response.status == "failed"  # type: ignore[union-attr]
 
 
 async def test_old_responses_are_swept(gateway: ServerProcess, state: ResponseState) -> None:
