@@ -248,7 +248,7 @@ async def test_old_responses_are_swept(gateway: ServerProcess, state: ResponseSt
     assert sdk.responses.retrieve(recent["id"]).id == recent["id"]
 
 
-def test_an_unreachable_database_is_a_503_not_a_500(start_gateway: GatewayFactory, sim: ServerProcess) -> None:
+async def test_an_unreachable_database_is_a_503_not_a_500(start_gateway: GatewayFactory, sim: ServerProcess) -> None:
     down = start_gateway(sim_config(sim.url, "sim-chat", postgres={
         "dsn": "postgresql://nobody@127.0.0.1:9/none", "connect_timeout_s": 1}))
     for method, path in [("GET", "/v1/responses/resp_1"), ("POST", "/v1/conversations"),
