@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.http import api_types as t
 from gateway.http.admin_keys import KeyAdmin, KeyQuery, NewKey, UsageQuery
+from gateway.http.conversations import ConversationsApi
 from gateway.http.front_door import Door, DoorRoute, FrontDoor
 from gateway.http.health import OPENMETRICS, HealthEndpoints
 from gateway.http.heartbeat import NodeChannel
@@ -34,6 +35,7 @@ from gateway.http.nodes import NodeAdmin
 from gateway.http.openai_json import JsonEndpoint, TranscriptionEndpoint
 from gateway.http.openapi import Api, describe
 from gateway.http.parsing import validate
+from gateway.http.stored_responses import StoredResponsesApi
 from gateway.http.vector_stores import VectorStoreApi
 from gateway.kernel.context import Principal
 from gateway.kernel.observability.exchange import RequestIds
@@ -113,6 +115,8 @@ def routes(gateway: Gateway) -> list[DoorRoute]:
                      gate=services.gate, limiter=services.limiter, limits=s.limits,
                      node_auth=channel.verify if channel is not None else None)
     table = [*_openai(door, gateway), *_anthropic(door, gateway), *_files(door, VectorStoreApi(services.vector_stores)),
+             *_stored_responses(door, StoredResponsesApi(services.responses)),
+             *_conversations(door, ConversationsApi(services.responses)),
              *_admin(door, gateway), *_nodes(door, gateway, channel), *_operations(door, gateway)]
     table.append(_described(door, gateway, table))
     return table
@@ -210,6 +214,55 @@ def _files(door: FrontDoor, api: VectorStoreApi) -> list[DoorRoute]:
                   Api("Remove a file from a vector store", reply=t.Deleted)),
         door.json(vs + "/search", "POST", search, api.search,
                   Api("Search a vector store", body=VectorStoreSearch, reply=t.SearchPage)),
+    ]
+
+
+def _response(request: Request) -> Mapping[str, Any]:
+    return {"responses": [request.path_params.get("response_id", "")]}
+
+
+def _conversation(request: Request) -> Mapping[str, Any]:
+    conversation = request.path_params.get("conversation_id")
+    return {"conversations": [conversation] if conversation else []}
+
+
+def _stored_responses(door: FrontDoor, api: StoredResponsesApi) -> list[DoorRoute]:
+    """Stored responses (``POST /v1/responses`` creates them, with the chain)."""
+    stored = Door("key", "responses", "responses", resource=_response)
+    one = "/v1/responses/{response_id}"
+    return [
+        door.raw(one, "GET", stored, api.get, Api("Retrieve a response, or resume a background one's stream",
+                                                  query=t.ResponseQuery, reply=t.ResponseObject, stream=True)),
+        door.json(one, "DELETE", stored, api.delete, Api("Delete a response", reply=t.Deleted)),
+        door.json(one + "/input_items", "GET", stored, api.input_items,
+                  Api("List a response's input items", query=t.ListQuery, reply=t.ItemList)),
+        door.json(one + "/cancel", "POST", Door("key", "responses", "responses", resource=_response, limited=True),
+                  api.cancel, Api("Cancel a background response", reply=t.ResponseObject, errors=(400,))),
+    ]
+
+
+def _conversations(door: FrontDoor, api: ConversationsApi) -> list[DoorRoute]:
+    def conversations(limited: bool = False) -> Door:
+        return Door("key", "conversations", "conversations", resource=_conversation, limited=limited)
+
+    table, one = "/v1/conversations", "/v1/conversations/{conversation_id}"
+    items, item = one + "/items", one + "/items/{item_id}"
+    conversation = t.ConversationObject
+    return [
+        door.json(table, "POST", conversations(limited=True), api.create,
+                  Api("Create a conversation", body=t.ConversationCreate, reply=conversation)),
+        door.json(one, "GET", conversations(), api.get, Api("Retrieve a conversation", reply=conversation)),
+        door.json(one, "POST", conversations(limited=True), api.update,
+                  Api("Update a conversation's metadata", body=t.ConversationUpdate, reply=conversation)),
+        door.json(one, "DELETE", conversations(), api.delete, Api("Delete a conversation", reply=t.Deleted)),
+        door.json(items, "POST", conversations(limited=True), api.add_items,
+                  Api("Add items to a conversation", body=t.ItemsCreate, query=t.IncludeQuery, reply=t.ItemList)),
+        door.json(items, "GET", conversations(), api.list_items,
+                  Api("List a conversation's items", query=t.ListQuery, reply=t.ItemList)),
+        door.json(item, "GET", conversations(), api.get_item,
+                  Api("Retrieve a conversation item", query=t.IncludeQuery, reply=t.Item)),
+        door.json(item, "DELETE", conversations(), api.delete_item,
+                  Api("Delete a conversation item", reply=conversation)),
     ]
 
 

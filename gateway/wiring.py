@@ -4,6 +4,7 @@ Built once at startup, in this order, and only what the configuration uses::
 
     redis, resp → postgres (opened on first use) → authenticator → ledger, limiter (limits)
       → policy engine (authz or tools) → gates → embedder → vector stores → scheduler (nodes)
+      → response state (Responses, Conversations, background queue: opened on first use)
       → backends (routers.backends.BACKEND_TYPES) → model registry → health checks
       → stages (middleware.stages.STAGES, in chain order) → router (terminal)
 
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -39,6 +40,7 @@ from gateway.services.limits.ledger import SpendLedger
 from gateway.services.limits.limiter import Limiter, LocalLimiter
 from gateway.services.policy.gate import PolicyGate
 from gateway.services.policy.service import Evaluator, PolicyService
+from gateway.services.responses.state import ResponseState
 from gateway.services.vectorstores.service import VectorStoreService
 from middleware.stages import build_stage, needs_of
 from routers.backends import make_backend
@@ -70,6 +72,11 @@ class LazyPostgres:
         self._resources = resources
         self._pool: Postgres | None = None
         self._lock = asyncio.Lock()
+        self._users: list[Callable[[], Awaitable[None]]] = []
+
+    def close_before(self, closer: Callable[[], Awaitable[None]]) -> None:
+        """Run ``closer`` before the pool closes (a service whose tasks still write on shutdown)."""
+        self._users.append(closer)
 
     async def __call__(self) -> Postgres:
         async with self._lock:
@@ -77,8 +84,14 @@ class LazyPostgres:
                 from gateway.services.stores.postgres import Postgres
 
                 self._pool = await Postgres.open(self._settings)
-                self._resources.push_async_callback(self._pool.aclose)
+                self._resources.push_async_callback(self._close)
             return self._pool
+
+    async def _close(self) -> None:
+        for closer in reversed(self._users):
+            await closer()
+        if self._pool is not None:
+            await self._pool.aclose()
 
 
 async def build_services(settings: Settings, log: JsonLog, metrics: Metrics, resources: AsyncExitStack) -> Services:
@@ -105,8 +118,10 @@ async def build_services(settings: Settings, log: JsonLog, metrics: Metrics, res
     vector_stores = VectorStoreService(postgres, embedder, settings.rag, on_failure=ingest_failed)
     resources.push_async_callback(vector_stores.aclose)
     scheduler = await _scheduler(settings, log, redis_client, resources)
+    responses = ResponseState(postgres, settings.responses, log)
+    postgres.close_before(responses.aclose)
     return Services(settings, needs, log, metrics, redis_client, resp, authenticator, ledger, limiter, gate, tool_gate,
-                    embedder, vector_stores, scheduler)
+                    embedder, vector_stores, scheduler, responses)
 
 
 def _redis(settings: Settings, resources: AsyncExitStack) -> aioredis.Redis | None:

@@ -32,7 +32,8 @@ deny contains "the admin API needs the admin role" if {
 
 # --- models per key and per team --------------------------------------------------------
 # Only questions about a model: a request's canonical model, a fallback or an auto candidate, a
-# listed model. Actions with no model (files, vector stores, admin; "auto" before the router picks)
+# listed model. Actions with no model (files, vector stores, stored responses, conversations, admin;
+# "auto" before the router picks)
 # carry model "" and are not constrained here.
 
 requested_model := m if {

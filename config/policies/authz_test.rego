@@ -62,6 +62,12 @@ test_a_question_without_a_model_is_not_a_model_question if {
 	files := object.union(base, {"subject": {"tenant": "interns", "models": ["sim-chat"]}, "action": "files",
 		"resource": {"model": ""}})
 	authz.allow with input as files
+	stored := object.union(base, {"subject": {"tenant": "interns"}, "action": "responses",
+		"resource": {"model": "", "responses": ["resp_1"]}})
+	authz.allow with input as stored
+	conversations := object.union(base, {"subject": {"tenant": "interns"}, "action": "conversations",
+		"resource": {"model": "", "conversations": []}})
+	authz.allow with input as conversations
 }
 
 test_a_null_model_is_not_an_error if {

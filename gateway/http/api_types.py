@@ -241,3 +241,74 @@ class Readiness(Struct):
 
 class Document(Struct):
     """A JSON document (this description itself, node heartbeats)."""
+
+
+class ResponseObject(Struct):
+    """A Response (stored, or as created): the fields every one has; the rest as OpenAI describes."""
+
+    id: str
+    object: Literal["response"]
+    created_at: float
+    status: str
+    output: list[dict[str, Any]]
+
+
+class ItemList(Struct):
+    object: Literal["list"]
+    data: list[dict[str, Any]]
+    first_id: str | None
+    last_id: str | None
+    has_more: bool
+
+
+class ConversationObject(Struct):
+    id: str
+    object: Literal["conversation"]
+    created_at: int
+    metadata: dict[str, str] | None
+
+
+class Item(Struct):
+    """A conversation item (message, function_call, function_call_output)."""
+
+    id: str
+    type: str
+
+
+# Bodies and queries of the stored-state routes (their handlers check each field by hand, in
+# gateway/http/items.py and paging.py; these say the same for the description).
+
+IncludeValue = Literal["file_search_call.results", "web_search_call.results", "web_search_call.action.sources",
+                       "message.input_image.image_url", "computer_call_output.output.image_url",
+                       "code_interpreter_call.outputs", "reasoning.encrypted_content",
+                       "message.output_text.logprobs"]
+
+
+class ListQuery(Struct):
+    limit: int | None = None
+    order: Literal["asc", "desc"] | None = None
+    after: str | None = None
+    include: list[IncludeValue] | None = None
+
+
+class IncludeQuery(Struct):
+    include: list[IncludeValue] | None = None
+
+
+class ResponseQuery(Struct):
+    stream: bool | None = None
+    starting_after: int | None = None
+    include: list[IncludeValue] | None = None
+
+
+class ConversationCreate(Struct):
+    items: list[dict[str, Any]] | None = None
+    metadata: dict[str, str] | None = None
+
+
+class ConversationUpdate(Struct):
+    metadata: dict[str, str]
+
+
+class ItemsCreate(Struct):
+    items: list[dict[str, Any]]

@@ -25,6 +25,9 @@ tool_call        the tools stage, per call: ``tool`` {name, runtime}, ``argument
 rag_query        rag and vector store search: ``vector_stores`` [id]; ``model`` or ``""``
 files            the Files API: ``file_id`` (``""`` on create/list)
 vector_stores    the Vector Stores API: ``vector_stores`` [id] (``[]`` on create/list)
+responses        stored responses (get, delete, cancel, input items, a resumed stream):
+                 ``responses`` [id]
+conversations    the Conversations API: ``conversations`` [id] (``[]`` on create)
 models           ``/v1/models``: ``model`` is each listed model
 admin            the admin API: ``path`` (the route template)
 ===============  ==========================================================================
@@ -42,7 +45,7 @@ from typing import Any, Literal, Protocol
 INPUT_VERSION = "llmops.policy/v1"
 
 Action = Literal["chat", "completion", "embeddings", "image", "audio", "tool_call", "rag_query", "files",
-                 "vector_stores", "models", "admin"]
+                 "vector_stores", "responses", "conversations", "models", "admin"]
 
 
 @dataclass(frozen=True, slots=True)

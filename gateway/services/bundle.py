@@ -19,6 +19,7 @@ from gateway.services.identity.authenticator import Authenticator
 from gateway.services.limits.ledger import SpendLedger
 from gateway.services.limits.limiter import Limiter
 from gateway.services.policy.gate import PolicyGate
+from gateway.services.responses.state import ResponseState
 from gateway.services.vectorstores.service import VectorStoreService
 from routers.scheduler.scheduler import Scheduler
 
@@ -50,6 +51,7 @@ class Services:
     embedder: Embedder
     vector_stores: VectorStoreService
     scheduler: Scheduler | None
+    responses: ResponseState  # the Responses and Conversations APIs' state, opened on first use
 
     @staticmethod
     def need(service: T | None, what: str, key: str) -> T:

@@ -64,3 +64,16 @@ def run_postgres(directory: Path) -> Iterator[str]:
         yield server.get_uri()
     finally:
         server.cleanup()
+
+
+def new_database(dsn: str, prefix: str) -> str:
+    """Create an empty database on ``dsn``'s server; its DSN (for state no other test may see)."""
+    import secrets
+
+    import psycopg
+    from psycopg.conninfo import make_conninfo
+
+    name = f"{prefix}_{secrets.token_hex(4)}"
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}".encode())
+    return make_conninfo(dsn, dbname=name)

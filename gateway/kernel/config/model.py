@@ -12,6 +12,7 @@ from gateway.kernel.config.sections.cache import CacheSettings
 from gateway.kernel.config.sections.limits import LimitsSettings
 from gateway.kernel.config.sections.policy import PolicySettings
 from gateway.kernel.config.sections.rag import RagSettings
+from gateway.kernel.config.sections.responses import ResponsesSettings
 from gateway.kernel.config.sections.routing import RoutingSettings
 from gateway.kernel.config.sections.stores import PostgresSettings, RedisSettings
 from gateway.kernel.config.sections.tools import ToolsSettings
@@ -104,6 +105,7 @@ class Settings(Section):
     limits: LimitsSettings = LimitsSettings()
     cache: CacheSettings = CacheSettings()
     rag: RagSettings = RagSettings()
+    responses: ResponsesSettings = ResponsesSettings()
     routing: RoutingSettings = RoutingSettings()
     tools: ToolsSettings = ToolsSettings()
 

@@ -1,0 +1,124 @@
+"""HTTP surface of stored responses: retrieve (JSON, or a background response's stream resumed with
+``stream=true&starting_after=N``), delete, input items, cancel. ``POST /v1/responses`` is elsewhere.
+
+A resumed stream replays the stored events numbered above ``starting_after``, then follows new ones
+(polling the store every ``background.poll_interval_s``) until a final event (``response.completed``,
+``failed``, ``incomplete``, ``error``), or until the response is final with nothing more to send
+(cancelled), or deleted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from gateway.http import validate as v
+from gateway.http.paging import include, int_param, list_page, list_query
+from gateway.http.responses import JSON
+from gateway.kernel.context import Principal, tenant_of
+from gateway.kernel.errors import GatewayError, InvalidRequest, NotFound
+from gateway.services.responses.queue import FINAL_EVENTS
+from gateway.services.responses.responses import TERMINAL
+from gateway.services.responses.state import ResponseState
+
+_KEEPALIVE_S = 15.0
+
+
+class StoredResponsesApi:
+    """Handlers only: ``gateway/app.py`` declares each route with its door."""
+
+    def __init__(self, state: ResponseState) -> None:
+        self._state = state
+        self._poll_s = state.settings.background.poll_interval_s
+
+    async def get(self, request: Request, principal: Principal | None) -> Response:
+        response_id, tenant = response_id_of(request), tenant_of(principal)
+        q = request.query_params
+        include(q)
+        stream = q.get("stream", "false").lower()
+        if stream not in ("true", "false"):
+            raise InvalidRequest("'stream' must be true or false.", param="stream")
+        after = int_param(q.get("starting_after"), -1, 0, 2**31 - 1, "starting_after")
+        stored = await self._state.responses.get(tenant, response_id)
+        if stored is None:
+            raise _missing(response_id)
+        if stream == "false":
+            return Response(orjson.dumps(stored.response), media_type=JSON)
+        if stored.response.get("background") is not True:
+            raise InvalidRequest("Only responses created with background can be streamed again.", param="stream")
+        return StreamingResponse(self._follow(tenant, response_id, after), media_type="text/event-stream",
+                                 headers={"cache-control": "no-cache", "x-accel-buffering": "no"})
+
+    async def delete(self, request: Request, principal: Principal | None) -> Any:
+        response_id = response_id_of(request)
+        if not await self._state.responses.delete(tenant_of(principal), response_id):
+            raise _missing(response_id)
+        return {"id": response_id, "object": "response", "deleted": True}
+
+    async def input_items(self, request: Request, principal: Principal | None) -> Any:
+        response_id = response_id_of(request)
+        query = list_query(request.query_params)
+        page = await self._state.responses.input_items(tenant_of(principal), response_id, after=query.after,
+                                                       limit=query.limit, order=query.order)
+        if page is None:
+            raise _missing(response_id)
+        return list_page(page.items, page.has_more)
+
+    async def cancel(self, request: Request, principal: Principal | None) -> Any:
+        response_id = response_id_of(request)
+        found = await self._state.responses.cancel(tenant_of(principal), response_id)
+        if found is None:
+            raise _missing(response_id)
+        response, outcome = found
+        if outcome == "not_background":
+            raise InvalidRequest("Only responses created with background can be cancelled.", param="response_id")
+        return response
+
+    async def _follow(self, tenant: str, response_id: str, after: int) -> AsyncIterator[bytes]:
+        idle = 0.0
+        while True:
+            try:
+                found = await self._state.queue.events_after(tenant, response_id, after)
+            except GatewayError as err:
+                yield _sse({"type": "error", "code": err.code, "message": err.message, "param": None,
+                            "sequence_number": after + 1})
+                return
+            if found is None:
+                return
+            status, events = found
+            for event in events:
+                yield _sse(event)
+                after = int(event.get("sequence_number", after + 1))
+                if event.get("type") in FINAL_EVENTS:
+                    return
+            if events:
+                idle = 0.0
+                continue
+            if status in TERMINAL:
+                return
+            await asyncio.sleep(self._poll_s)
+            idle += self._poll_s
+            if idle >= _KEEPALIVE_S:
+                idle = 0.0
+                yield b": keep-alive\n\n"
+
+
+def response_id_of(request: Request) -> str:
+    value: str = request.path_params["response_id"]
+    if not v.ID.fullmatch(value):
+        raise _missing(value)
+    return value
+
+
+def _missing(response_id: str) -> NotFound:
+    return NotFound(f"Response with id '{response_id[:128]}' not found.", param="response_id")
+
+
+def _sse(event: dict[str, Any]) -> bytes:
+    kind = "".join(str(event.get("type", "message")).split())
+    return b"event: " + kind.encode() + b"\ndata: " + orjson.dumps(event) + b"\n\n"

@@ -1,0 +1,74 @@
+"""The shared PostgreSQL pool, opened and migrated on first use; database failures become a 503."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import psycopg
+import psycopg_pool
+
+from gateway.kernel.errors import ServiceOverloaded
+from gateway.services.responses.schema import COMPONENT, MIGRATIONS
+from gateway.services.stores.migrations import migrate
+
+if TYPE_CHECKING:
+    from gateway.services.stores.postgres import Postgres
+
+Connection = psycopg.AsyncConnection[Any]
+
+
+class StateUnavailable(ServiceOverloaded):
+    default_code = "response_store_unavailable"
+
+
+class StatePool:
+    """Hands out connections of the shared pool; the first one opens PostgreSQL (embedded or by DSN)
+    and applies this component's migrations. ``on_open`` runs once, after that."""
+
+    def __init__(self, open_postgres: Callable[[], Awaitable[Postgres]],
+                 on_open: Callable[[], None] | None = None) -> None:
+        self._open = open_postgres
+        self._on_open = on_open
+        self._pool: psycopg_pool.AsyncConnectionPool | None = None
+        self._lock = asyncio.Lock()
+
+    async def pool(self) -> psycopg_pool.AsyncConnectionPool:
+        if self._pool is not None:
+            return self._pool
+        async with self._lock:
+            if self._pool is None:
+                with mapped_errors():
+                    pg = await self._open()
+                    async with pg.pool.connection() as conn:
+                        await migrate(conn, COMPONENT, MIGRATIONS)
+                self._pool = pg.pool
+                if self._on_open is not None:
+                    self._on_open()
+        return self._pool
+
+    @contextlib.asynccontextmanager
+    async def connection(self) -> AsyncIterator[Connection]:
+        pool = await self.pool()
+        with mapped_errors():
+            async with pool.connection() as conn:
+                yield conn
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Connection]:
+        async with self.connection() as conn, conn.transaction():
+            yield conn
+
+
+@contextlib.contextmanager
+def mapped_errors() -> Any:
+    try:
+        yield
+    except (psycopg.OperationalError, psycopg_pool.PoolTimeout, psycopg_pool.PoolClosed, OSError) as exc:
+        raise StateUnavailable(f"The response store is unavailable ({type(exc).__name__}).") from None
+    except RuntimeError as exc:  # pgserver failing to start the embedded server
+        if "pgserver" in repr(exc) or "postgres" in repr(exc).lower():
+            raise StateUnavailable("The embedded response store database could not start.") from None
+        raise
