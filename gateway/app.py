@@ -27,6 +27,9 @@ from gateway.http.heartbeat import NodeChannel
 from gateway.http.models import ModelsEndpoint
 from gateway.http.nodes import NodeAdmin
 from gateway.http.openai_json import JsonEndpoint, TranscriptionEndpoint
+from gateway.http.responses_api.endpoint import ResponsesEndpoint
+from gateway.http.responses_api.files import InputFiles
+from gateway.http.responses_api.state import ResponseState
 from gateway.http.vector_stores import VectorStoreApi
 from gateway.kernel.context import Principal
 from gateway.kernel.observability.exchange import RequestIds
@@ -112,8 +115,12 @@ def _openai(door: FrontDoor, gateway: Gateway) -> list[DoorRoute]:
     images = JsonEndpoint("images", ImageRequest, gateway, default_model="dall-e-2")
     speech = JsonEndpoint("speech", SpeechRequest, gateway)
     transcriptions = TranscriptionEndpoint(gateway, s.server.max_body_bytes)
+    services = gateway.services
+    # No response store is wired yet: ``store`` is accepted and nothing is kept (issue 12, the store branch).
+    responses = ResponsesEndpoint(gateway, InputFiles(services.vector_stores, services.gate), ResponseState())
     return [
         door.raw("/v1/chat/completions", "POST", Door("key", "chat", "chat", chain=True), chat.handle),
+        door.raw("/v1/responses", "POST", Door("key", "chat", "responses", chain=True), responses.handle),
         door.raw("/v1/completions", "POST", Door("key", "completion", "completions", chain=True), completions.handle),
         door.raw("/v1/embeddings", "POST", Door("key", "embeddings", "embeddings", chain=True), embeddings.handle),
         door.raw("/v1/images/generations", "POST", Door("key", "image", "images", chain=True), images.handle),
