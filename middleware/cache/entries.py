@@ -20,7 +20,7 @@ def cacheable_json(route: str, body: bytes) -> bool:
         doc: Any = orjson.loads(body)
     except orjson.JSONDecodeError:
         return False
-    if not isinstance(doc, dict) or "error" in doc:
+    if not isinstance(doc, dict) or doc.get("error") is not None:  # a Response carries "error": null
         return False
     if route == "responses":
         return doc.get("status") == "completed"
@@ -69,7 +69,7 @@ def _events(sse: bytes) -> tuple[list[dict[str, Any]], bool]:
             doc = orjson.loads(payload)
         except orjson.JSONDecodeError:
             return [], False
-        if not isinstance(doc, dict) or "error" in doc:
+        if not isinstance(doc, dict) or doc.get("error") is not None:  # a Response carries "error": null
             return [], False
         docs.append(doc)
     return docs, done

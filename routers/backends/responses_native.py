@@ -15,6 +15,7 @@ from routers.backends.responses_object import conversation_id, echo_tools
 from routers.backends.responses_request import GATEWAY_TOOLS
 
 GATEWAY_FIELDS = frozenset({"previous_response_id", "conversation", "background", "llmops"})
+GATEWAY_INCLUDES = frozenset({"file_search_call.results"})
 
 
 def native_request(body: dict[str, Any]) -> dict[str, Any]:
@@ -23,8 +24,13 @@ def native_request(body: dict[str, Any]) -> dict[str, Any]:
     out["input"] = [{k: v for k, v in item.items() if k != "id"} if isinstance(item, dict) else item
                     for item in as_items(body.get("input"))]
     tools = [t for t in body.get("tools") or () if not (isinstance(t, dict) and t.get("type") in GATEWAY_TOOLS)]
-    if "tools" in body:
+    out.pop("tools", None)
+    if tools:
         out["tools"] = tools
+    include = [i for i in body.get("include") or () if i not in GATEWAY_INCLUDES]
+    out.pop("include", None)
+    if include:
+        out["include"] = include
     choice = body.get("tool_choice")
     if isinstance(choice, dict) and choice.get("type") in GATEWAY_TOOLS or (not tools and choice is not None):
         out.pop("tool_choice", None)
