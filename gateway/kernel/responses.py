@@ -11,7 +11,7 @@ its ``input`` always a list of items once the endpoint has read it).
 
 from __future__ import annotations
 
-import uuid
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,8 +32,8 @@ TEXT_PARTS = frozenset({"input_text", "output_text", "text", "refusal"})
 
 
 def new_id(prefix: str) -> str:
-    """``resp_…``, ``msg_…``, ``fc_…``: unique, opaque."""
-    return prefix + uuid.uuid4().hex
+    """``resp_…``, ``msg_…``, ``fc_…``: unique, opaque (128 random bits)."""
+    return prefix + os.urandom(16).hex()
 
 
 def as_items(value: Any) -> list[Any]:

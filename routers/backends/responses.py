@@ -35,7 +35,7 @@ async def over_chat(send: Send, ctx: RequestContext, upstream_model: str) -> Rep
     chat = replace(ctx, route="chat", body=chat_request(body, ctx.stream))
     reply = await send(chat, upstream_model)
     if reply.stream is not None:
-        return replace(reply, stream=framed(ctx, _translated(reply.stream, body), fs), media_type=SSE)
+        return Reply(stream=framed(ctx, _translated(reply.stream, body), fs), media_type=SSE, headers=reply.headers)
     ctx.usage = chat.usage
     if reply.status != 200:
         return reply
@@ -46,7 +46,7 @@ async def native(send: Send, ctx: RequestContext, upstream_model: str) -> Reply:
     body, fs = ctx.body, served_search(ctx)
     reply = await send(replace(ctx, body=native_request(body)), upstream_model)
     if reply.stream is not None:
-        return replace(reply, stream=framed(ctx, _patched(reply.stream, body), fs), media_type=SSE)
+        return Reply(stream=framed(ctx, _patched(reply.stream, body), fs), media_type=SSE, headers=reply.headers)
     if reply.status != 200:
         return reply
     return _whole(ctx, patch(_document(reply.body, ctx), body), fs, reply)
@@ -84,18 +84,40 @@ def _whole(ctx: RequestContext, response: dict[str, Any], fs: FileSearch | None,
 
 
 async def _translated(chunks: ReplyStream, body: dict[str, Any]) -> Events:
+    """The events of each relayed piece of the chat stream, in one batch (one write to the client)."""
     translator = ChatStreamTranslator(body)
+    pending = b""
     try:
-        async for _, doc in sse_events(chunks):
-            if doc is not None:
-                events = translator.feed(doc)
-                if events:
-                    yield events
+        async for chunk in chunks:
+            *complete, pending = (pending + chunk if pending else chunk).split(b"\n\n")
+            events: list[dict[str, Any]] = []
+            for raw in complete:
+                doc = _data_of(raw)
+                if doc is not None:
+                    events += translator.feed(doc)
+            if events:
+                yield events
             if translator.done:
                 break
         yield translator.finish()
     finally:
         await chunks.aclose()
+
+
+def _data_of(event: bytes) -> dict[str, Any] | None:
+    """The JSON object of one SSE event's ``data:`` line (None for ``[DONE]``, comments, junk)."""
+    at = 0 if event.startswith(b"data:") else event.find(b"\ndata:") + 1
+    if at <= 0 and not event.startswith(b"data:"):
+        return None
+    end = event.find(b"\n", at)
+    payload = event[at + 5 : end if end >= 0 else len(event)].strip()
+    if not payload.startswith(b"{"):
+        return None
+    try:
+        doc = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return None
+    return doc if isinstance(doc, dict) else None
 
 
 async def _patched(chunks: ReplyStream, body: dict[str, Any]) -> Events:
