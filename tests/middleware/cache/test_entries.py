@@ -72,7 +72,7 @@ def test_semantic_scope_ignores_only_the_wording_of_the_last_user_turn() -> None
 
 
 def test_responses_are_entries_only_when_completed() -> None:
-    done = {"id": "resp_1", "object": "response", "status": "completed", "error": None, "output": []}
+    done: dict[str, Any] = {"id": "resp_1", "object": "response", "status": "completed", "error": None, "output": []}
     assert cacheable_json("responses", orjson.dumps(done))
     assert not cacheable_json("responses", orjson.dumps({**done, "status": "incomplete"}))
     assert not cacheable_json("responses", orjson.dumps({**done, "status": "failed", "error": {"code": "x"}}))
