@@ -128,3 +128,14 @@ def test_deterministic_requests_are_cached_with_fresh_ids(gateway: ServerProcess
     validate(two, "Response")
     assert one["output"][0]["content"] == two["output"][0]["content"] and one["id"] != two["id"]
     assert two["metadata"] == {"n": "2"} and one["metadata"] == {}
+
+
+def test_input_image_by_id(gateway: ServerProcess, sim: ServerProcess) -> None:
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
+    image = client(gateway).files.create(file=("dot.png", png), purpose="vision").id
+    content: Any = [{"type": "input_text", "text": "What is in the picture?"},
+                    {"type": "input_image", "file_id": image, "detail": "low"}]
+    response = client(gateway).responses.create(model="sim-chat", input=[{"role": "user", "content": content}])
+    assert "[saw 1 image(s)" in response.output_text
+    part = sim_bodies(sim, "/v1/chat/completions")[-1]["messages"][-1]["content"][1]
+    assert part["type"] == "image_url" and part["image_url"]["url"].startswith("data:image/png;base64,")
