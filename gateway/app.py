@@ -35,6 +35,9 @@ from gateway.http.nodes import NodeAdmin
 from gateway.http.openai_json import JsonEndpoint, TranscriptionEndpoint
 from gateway.http.openapi import Api, describe
 from gateway.http.parsing import validate
+from gateway.http.responses_api.endpoint import ResponsesEndpoint
+from gateway.http.responses_api.files import InputFiles
+from gateway.http.responses_api.state import ResponseState
 from gateway.http.stored_responses import StoredResponsesApi
 from gateway.http.vector_stores import VectorStoreApi
 from gateway.kernel.context import Principal
@@ -47,6 +50,7 @@ from gateway.kernel.schemas import (
     FileUpload,
     ImageRequest,
     Page,
+    ResponsesRequest,
     SpeechRequest,
     TranscriptionUpload,
     VectorStoreCreate,
@@ -132,9 +136,14 @@ def _openai(door: FrontDoor, gateway: Gateway) -> list[DoorRoute]:
     images = JsonEndpoint("images", ImageRequest, gateway, default_model="dall-e-2")
     speech = JsonEndpoint("speech", SpeechRequest, gateway)
     transcriptions = TranscriptionEndpoint(gateway, s.server.max_body_bytes)
+    services = gateway.services
+    state = ResponseState(services.responses.responses, services.responses.conversations)
+    responses = ResponsesEndpoint(gateway, InputFiles(services.vector_stores, services.gate), state)
     return [
         door.raw("/v1/chat/completions", "POST", Door("key", "chat", "chat", chain=True), chat.handle,
                  Api("Create a chat completion", body=ChatCompletionRequest, reply=t.ChatCompletion, stream=True)),
+        door.raw("/v1/responses", "POST", Door("key", "chat", "responses", chain=True), responses.handle,
+                 Api("Create a response", body=ResponsesRequest, reply=t.ResponseObject, stream=True)),
         door.raw("/v1/completions", "POST", Door("key", "completion", "completions", chain=True), completions.handle,
                  Api("Create a completion", body=CompletionRequest, reply=t.Completion, stream=True)),
         door.raw("/v1/embeddings", "POST", Door("key", "embeddings", "embeddings", chain=True), embeddings.handle,

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.kernel.context import RequestContext, Route
+from gateway.kernel.responses import as_items, content_text, is_message
 
 TEXT = 1
 VISION = 2
@@ -46,6 +47,7 @@ ROUTE_BITS: dict[Route, int] = {
     "chat": TEXT,
     "completions": TEXT | LEGACY_COMPLETIONS,
     "messages": TEXT,
+    "responses": TEXT,
     "embeddings": EMBEDDINGS,
     "images": IMAGE_GENERATION,
     "speech": SPEECH,
@@ -83,6 +85,8 @@ def needs_of(ctx: RequestContext, count_tokens: bool) -> Needs:
     """Detect modality and capability needs; ``count_tokens`` only when some window is declared."""
     mask = ROUTE_BITS[ctx.route]
     body = ctx.body
+    if ctx.route == "responses":
+        return responses_needs(body, mask)
     if ctx.route != "chat":
         return Needs(mask, _text_tokens(body.get("prompt") or body.get("input")) if count_tokens else 0)
     if body.get("tools"):
@@ -104,6 +108,25 @@ def needs_of(ctx: RequestContext, count_tokens: bool) -> Needs:
             if message.get("role") == "user":
                 last_user = _parts_text(content)
     limit = body.get("max_completion_tokens") or body.get("max_tokens") or 0
+    return Needs(mask, chars // 4 + (limit if isinstance(limit, int) else 0), last_user)
+
+
+def responses_needs(body: dict[str, Any], mask: int) -> Needs:
+    """A Responses request: function tools, a JSON ``text.format``, images among the input parts."""
+    if any(isinstance(t, dict) and t.get("type") == "function" for t in body.get("tools") or ()):
+        mask |= TOOLS
+    if ((body.get("text") or {}).get("format") or {}).get("type") in ("json_object", "json_schema"):
+        mask |= JSON_MODE
+    chars = len(body.get("instructions") or "")
+    last_user = ""
+    for item in as_items(body.get("input")):
+        content = item.get("content") if is_message(item) else None
+        if isinstance(content, list) and any(isinstance(p, dict) and p.get("type") == "input_image" for p in content):
+            mask |= VISION
+        text = content_text(content)
+        chars += len(text)
+        last_user = text if item.get("role") == "user" else last_user
+    limit = body.get("max_output_tokens") or 0
     return Needs(mask, chars // 4 + (limit if isinstance(limit, int) else 0), last_user)
 
 

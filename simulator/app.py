@@ -10,7 +10,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from simulator import anthropic, audio, chat, completions, control, embeddings, images, models
+from simulator import anthropic, audio, chat, completions, control, embeddings, images, models, responses
 from simulator.behaviour import Behaviour
 from simulator.errors import SimError, dialect_for, render_error
 from simulator.pipeline import endpoint, sim_state
@@ -68,6 +68,7 @@ def _routes() -> list[Route]:
             methods=post,
         ),
         Route("/v1/messages", endpoint(anthropic.create_message), methods=post),
+        Route("/v1/responses", endpoint(responses.create_response), methods=post),
         Route("/_sim/health", control.health, methods=["GET"]),
         Route("/_sim/config", control.get_config, methods=["GET"]),
         Route("/_sim/config", control.post_config, methods=post),

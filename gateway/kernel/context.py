@@ -19,6 +19,7 @@ Route = Literal[
     "speech",
     "transcriptions",
     "messages",
+    "responses",
 ]
 
 T = TypeVar("T")

@@ -15,7 +15,7 @@ Actions and their resources:
 ===============  ==========================================================================
 action           asked by / resource
 ===============  ==========================================================================
-chat             the chain (chat, messages) and the router for each model it would call;
+chat             the chain (chat, messages, responses) and the router for each model it would call;
 completion       ``model`` is canonical (aliases resolved); ``""`` for ``auto`` before the
 embeddings       router picks (it then asks once per candidate, and per fallback)
 image, audio

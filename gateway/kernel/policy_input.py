@@ -17,6 +17,7 @@ from gateway.kernel.policy import INPUT_VERSION, Action
 ROUTE_ACTIONS: dict[Route, Action] = {
     "chat": "chat",
     "messages": "chat",
+    "responses": "chat",
     "completions": "completion",
     "embeddings": "embeddings",
     "images": "image",
@@ -24,7 +25,7 @@ ROUTE_ACTIONS: dict[Route, Action] = {
     "transcriptions": "audio",
 }
 MODALITIES: dict[Route, str] = {
-    "chat": "text", "messages": "text", "completions": "text", "embeddings": "embedding",
+    "chat": "text", "messages": "text", "responses": "text", "completions": "text", "embeddings": "embedding",
     "images": "image", "speech": "audio", "transcriptions": "audio",
 }
 

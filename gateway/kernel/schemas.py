@@ -181,6 +181,33 @@ class TranscriptionUpload(TranscriptionForm):
     file: bytes = b""
 
 
+class ResponsesRequest(Struct):
+    """``POST /v1/responses``; items, tools and formats are checked further at the endpoint."""
+
+    model: ModelName
+    input: str | list[dict[str, Any]] | None = None
+    instructions: str | None = None
+    stream: bool | None = None
+    store: bool | None = None
+    background: bool | None = None
+    previous_response_id: Annotated[str, Meta(min_length=1)] | None = None
+    conversation: Annotated[str, Meta(min_length=1)] | dict[str, Any] | None = None
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: Literal["none", "auto", "required"] | dict[str, Any] | None = None
+    parallel_tool_calls: bool | None = None
+    max_output_tokens: Annotated[int, Meta(ge=16)] | None = None
+    temperature: Temperature | None = None
+    top_p: Probability | None = None
+    text: dict[str, Any] | None = None
+    reasoning: dict[str, Any] | None = None
+    truncation: Literal["auto", "disabled"] | None = None
+    include: list[str] | None = None
+    metadata: dict[str, Annotated[str, Meta(max_length=512)]] | None = None
+    user: str | None = None
+    safety_identifier: Annotated[str, Meta(max_length=64)] | None = None
+    prompt_cache_key: str | None = None
+
+
 def param_of(error: msgspec.ValidationError) -> tuple[str, str | None]:
     """Split msgspec's "... - at `$.messages[0].role`" into (message, "messages[0].role")."""
     text = str(error)

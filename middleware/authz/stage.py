@@ -13,7 +13,11 @@ from gateway.kernel.policy import Obligations
 from gateway.services.bundle import Services
 from gateway.services.policy.gate import PolicyGate, denied
 
-_CAPPED_ROUTES = ("chat", "completions", "messages")
+# Where each route's body says how many tokens it may generate (the first key is set when none is).
+_LIMIT_KEYS: dict[str, tuple[str, ...]] = {
+    "chat": ("max_tokens", "max_completion_tokens"), "completions": ("max_tokens",), "messages": ("max_tokens",),
+    "responses": ("max_output_tokens",),
+}
 
 
 class AuthzStage:
@@ -29,23 +33,25 @@ class AuthzStage:
         obligations = decision.obligations
         if obligations.allowed_regions is not None:
             ctx.hints.allowed_regions = frozenset(obligations.allowed_regions)
-        if ctx.route in _CAPPED_ROUTES:
-            cap_max_tokens(ctx.body, obligations)
+        keys = _LIMIT_KEYS.get(ctx.route)
+        if keys is not None:
+            cap_max_tokens(ctx.body, obligations, keys)
         return await call_next(ctx)
 
 
-def cap_max_tokens(body: dict[str, object], obligations: Obligations) -> None:
-    """Lower (or set) ``max_tokens``/``max_completion_tokens`` to the policy's cap."""
+def cap_max_tokens(body: dict[str, object], obligations: Obligations,
+                   keys: tuple[str, ...] = ("max_tokens", "max_completion_tokens")) -> None:
+    """Lower (or set) the body's token limits (``keys``) to the policy's cap."""
     cap = obligations.max_tokens
     if cap is None:
         return
-    present = [k for k in ("max_tokens", "max_completion_tokens") if body.get(k) is not None]
+    present = [k for k in keys if body.get(k) is not None]
     for k in present:
         value = body[k]
         if not isinstance(value, int) or value > cap:
             body[k] = cap
     if not present:
-        body["max_tokens"] = cap
+        body[keys[0]] = cap
 
 
 def build(services: Services) -> AuthzStage:

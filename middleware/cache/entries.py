@@ -14,13 +14,16 @@ _CACHEABLE_FINISH = frozenset({"stop", "length", "tool_calls", "function_call"})
 
 
 def cacheable_json(route: str, body: bytes) -> bool:
-    """Chat answers only when every choice finished; other routes (embeddings) when well-formed."""
+    """Chat answers only when every choice finished, responses when completed; other routes (embeddings)
+    when well-formed."""
     try:
         doc: Any = orjson.loads(body)
     except orjson.JSONDecodeError:
         return False
-    if not isinstance(doc, dict) or "error" in doc:
+    if not isinstance(doc, dict) or doc.get("error") is not None:  # a Response carries "error": null
         return False
+    if route == "responses":
+        return doc.get("status") == "completed"
     if route != "chat":
         return True
     choices = doc.get("choices")
@@ -66,7 +69,7 @@ def _events(sse: bytes) -> tuple[list[dict[str, Any]], bool]:
             doc = orjson.loads(payload)
         except orjson.JSONDecodeError:
             return [], False
-        if not isinstance(doc, dict) or "error" in doc:
+        if not isinstance(doc, dict) or doc.get("error") is not None:  # a Response carries "error": null
             return [], False
         docs.append(doc)
     return docs, done

@@ -17,7 +17,9 @@ class Rule:
 
 def resolve(settings: CacheSettings, ctx: RequestContext) -> Rule | None:
     """``None`` when the cache does not serve this request at all."""
-    route = settings.routes.get(ctx.route) if ctx.route in ("chat", "embeddings") else None
+    if ctx.route == "responses" and ctx.stream:
+        return None  # a Responses stream is its own event sequence: not replayed from a cached body
+    route = settings.routes.get(ctx.route) if ctx.route in ("chat", "embeddings", "responses") else None
     if route is None:
         return None
     layers: list[CacheRule] = [route]

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 HEADER = "x-llmops-cache"
 SIMILARITY_HEADER = "x-llmops-cache-similarity"
 Mode = Literal["use", "refresh", "bypass"]
+_SAMPLED = ("chat", "responses")  # routes whose answers are sampled unless temperature is 0
 
 
 class CacheStage:
@@ -132,7 +133,7 @@ def _mode(ctx: RequestContext, rule: Rule) -> Mode:
     wanted = ctx.extension.cache
     if "no-store" in control or wanted == "bypass":
         return "bypass"
-    if ctx.route == "chat" and not rule.nondeterministic and ctx.body.get("temperature") != 0:
+    if ctx.route in _SAMPLED and not rule.nondeterministic and ctx.body.get("temperature") != 0:
         return "bypass"  # a sampled answer is one of many; caching it would freeze the dice
     return "refresh" if "no-cache" in control or wanted == "refresh" else "use"
 

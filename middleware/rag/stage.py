@@ -1,7 +1,9 @@
 """The "rag" stage: retrieve for the last user turn, inject, cite out of band.
 
 Headers: ``x-llmops-rag: augmented|none|unavailable`` and ``x-llmops-citations: <chunk ids>``; the
-JSON body gains ``llmops.citations`` (streams carry the header only).
+JSON body gains ``llmops.citations`` (streams carry the header only). On ``/v1/responses`` the
+citations are OpenAI's own: a ``file_search_call`` item and ``file_citation`` annotations
+(``middleware/rag/responses.py``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from gateway.kernel.chain import Handler
 from gateway.kernel.config.sections.rag import RagSettings
 from gateway.kernel.context import Reply, RequestContext, tenant_of
 from gateway.kernel.errors import ServiceOverloaded
+from gateway.kernel.responses import FILE_SEARCH
 from gateway.kernel.sse import sse_events
 from gateway.services.embeddings.base import EmbeddingError
 from gateway.services.policy.gate import PolicyGate
@@ -25,6 +28,7 @@ from gateway.services.vectorstores.objects import Hit, StoreRow
 from gateway.services.vectorstores.service import VectorStoreService
 from middleware.rag.inject import citation_header, citations, context_message, insert_before_last_user, with_citations
 from middleware.rag.request import last_user_text, requested_stores, strip_file_search
+from middleware.rag.responses import asks_file_search, found, inject, query_of
 
 if TYPE_CHECKING:
     from gateway.services.bundle import Services
@@ -43,6 +47,8 @@ class RagStage:
         self._outcomes = outcomes
 
     async def __call__(self, ctx: RequestContext, call_next: Handler) -> Reply:
+        if ctx.route == "responses":
+            return await self._responses(ctx, call_next)
         if ctx.route != "chat":
             return await call_next(ctx)
         store_ids = requested_stores(ctx, self._settings)
@@ -54,6 +60,27 @@ class RagStage:
         if hits is None:
             return await call_next(ctx)
         return await self._augmented(ctx, hits, call_next)
+
+    async def _responses(self, ctx: RequestContext, call_next: Handler) -> Reply:
+        """Responses: the same retrieval; what was found goes to the backend adapter (``FILE_SEARCH``)."""
+        query = query_of(ctx.body)
+        store_ids = requested_stores(ctx, self._settings)
+        hits = await self._retrieve(ctx, store_ids, query) if store_ids and query else None
+        if hits is None and not asks_file_search(ctx.body):
+            return await call_next(ctx)
+        if hits:
+            inject(ctx.body, context_message(hits, self._settings.max_context_chars))
+            self._mark(ctx, "augmented", hits)
+        elif hits is not None:
+            self._mark(ctx, "none", hits)
+        ctx.set(FILE_SEARCH, found(ctx.body, query, hits or []))
+        return await call_next(ctx)
+
+    def _mark(self, ctx: RequestContext, outcome: str, hits: list[Hit]) -> None:
+        self._outcomes.labels(outcome).inc()
+        ctx.response_headers[RAG_HEADER] = outcome
+        if hits:
+            ctx.response_headers[CITATIONS_HEADER] = citation_header(hits)
 
     async def _retrieve(self, ctx: RequestContext, store_ids: tuple[str, ...], query: str) -> list[Hit] | None:
         try:
@@ -78,14 +105,11 @@ class RagStage:
 
     async def _augmented(self, ctx: RequestContext, hits: list[Hit], call_next: Handler) -> Reply:
         if not hits:
-            self._outcomes.labels("none").inc()
-            ctx.response_headers[RAG_HEADER] = "none"
+            self._mark(ctx, "none", hits)
             return await call_next(ctx)
         message = context_message(hits, self._settings.max_context_chars)
         ctx.body["messages"] = insert_before_last_user(list(ctx.body["messages"]), message)
-        self._outcomes.labels("augmented").inc()
-        ctx.response_headers[RAG_HEADER] = "augmented"
-        ctx.response_headers[CITATIONS_HEADER] = citation_header(hits)
+        self._mark(ctx, "augmented", hits)
         reply = await call_next(ctx)
         if reply.stream is not None:
             return replace(reply, stream=cite_stream(reply.stream, citations(hits)))

@@ -1,6 +1,7 @@
 """Adapter for Anthropic's Messages API: OpenAI chat completions in, OpenAI shapes out.
 
-Serves the ``chat`` route only (text, images, tools; stream and non-stream). ``base_url``
+Serves the ``chat`` route (text, images, tools; stream and non-stream), and ``responses`` translated
+over it (``routers/backends/responses.py``). ``base_url``
 includes the version, e.g. ``https://api.anthropic.com/v1``.
 """
 
@@ -18,6 +19,7 @@ from gateway.kernel.config import BackendSettings
 from gateway.kernel.context import Reply, RequestContext, Usage
 from gateway.kernel.errors import UnsupportedCapability, UpstreamError, UpstreamTimeout
 from gateway.kernel.observability.metrics import Metrics
+from routers.backends import responses
 from routers.backends.anthropic_shapes import openai_error, to_chat_completion, to_messages_request
 from routers.backends.anthropic_stream import StreamTranslator
 from routers.backends.base import api_key_of
@@ -59,8 +61,14 @@ class AnthropicBackend:
         self._headers = headers
 
     async def send(self, ctx: RequestContext, upstream_model: str) -> Reply:
+        if ctx.route == "responses":
+            return await responses.over_chat(self._chat, ctx, upstream_model)
         if ctx.route != "chat":
-            raise UnsupportedCapability(f"Backend {self.name!r} (Anthropic) serves chat completions only.")
+            raise UnsupportedCapability(f"Backend {self.name!r} (Anthropic) serves chat completions and "
+                                        "responses only.")
+        return await self._chat(ctx, upstream_model)
+
+    async def _chat(self, ctx: RequestContext, upstream_model: str) -> Reply:
         payload = orjson.dumps(to_messages_request(ctx.body, upstream_model, self._max_tokens))
         started = time.perf_counter()
         url = self._base + "/messages"

@@ -16,6 +16,7 @@ UPSTREAM_PATHS = {
     "speech": "/audio/speech",
     "transcriptions": "/audio/transcriptions",
     "messages": "/messages",
+    "responses": "/responses",
 }
 
 

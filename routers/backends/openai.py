@@ -22,6 +22,7 @@ from gateway.kernel.errors import (
 )
 from gateway.kernel.observability.metrics import Metrics
 from gateway.kernel.sse import UsageSniffer
+from routers.backends import responses
 from routers.backends.base import UPSTREAM_PATHS, api_key_of
 from routers.needs import ALL
 
@@ -136,6 +137,12 @@ class OpenAIBackend:
         self._upstream_latency = metrics.upstream_latency
 
     async def send(self, ctx: RequestContext, upstream_model: str) -> Reply:
+        if ctx.route == "responses":
+            adapter = responses.native if self._settings.responses == "native" else responses.over_chat
+            return await adapter(self._send, ctx, upstream_model)
+        return await self._send(ctx, upstream_model)
+
+    async def _send(self, ctx: RequestContext, upstream_model: str) -> Reply:
         url = self._base + UPSTREAM_PATHS[ctx.route]
         started = time.perf_counter()
         resp = await self._post(url, ctx, upstream_model)

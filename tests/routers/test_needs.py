@@ -27,3 +27,17 @@ def test_code_rule() -> None:
     assert looks_like_code("Why does def f(x): fail?")
     assert looks_like_code("write a SQL query: SELECT a FROM t")
     assert not looks_like_code("What is the capital of France?")
+
+
+def test_responses_tools_json_images_and_tokens() -> None:
+    body = {"model": "m", "instructions": "x" * 40, "max_output_tokens": 100,
+            "tools": [{"type": "function", "name": "f"}], "text": {"format": {"type": "json_object"}},
+            "input": [{"role": "user", "content": [{"type": "input_text", "text": "y" * 40},
+                                                   {"type": "input_image", "image_url": "https://i/x.png"}]},
+                      {"type": "function_call_output", "call_id": "c", "output": "done"}]}
+    needs = needs_of(RequestContext("r", "responses", "m", body, {}), True)
+    assert needs.mask == TEXT | TOOLS | JSON_MODE | VISION
+    assert needs.tokens == 80 // 4 + 100 and needs.text == "y" * 40
+    plain = needs_of(RequestContext("r", "responses", "m", {"model": "m", "input": "hello",
+                                                             "tools": [{"type": "file_search"}]}, {}), True)
+    assert plain.mask == TEXT and plain.text == "hello"

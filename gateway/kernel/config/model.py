@@ -61,6 +61,10 @@ class BackendSettings(Section):
         default_factory=dict, description="Locality labels of its deployments: region, zone, node, provider."
     )
     default_max_tokens: int = Field(4096, ge=1, description="Anthropic: max_tokens if unset.")
+    responses: Literal["translate", "native"] = Field(
+        "translate", description="POST /v1/responses: translate to chat completions, or (openai type, for "
+        "servers that speak the Responses API) pass it through as is.",
+    )
 
 
 class CostSettings(Section):
@@ -115,6 +119,9 @@ class Settings(Section):
         _unique("models", [n for m in self.models for n in (m.name, *m.aliases)])
         _unique("chain", list(self.chain))
         backends = {b.name for b in self.backends}
+        for i, backend in enumerate(self.backends):
+            if backend.responses == "native" and backend.type != "openai":
+                raise ValueError(f"backends.{i}.responses: native needs type openai (not {backend.type!r})")
         for i, model in enumerate(self.models):
             for j, dep in enumerate(model.deployments):
                 if dep.backend not in backends:

@@ -123,6 +123,15 @@ class VectorStoreService:
             raise NotFound(f"No such File object: {file_id}", param="file_id")
         return row
 
+    async def file_content(self, tenant: str, file_id: str) -> tuple[str, bytes]:
+        """(filename, bytes) of an uploaded file; ``NotFound`` for another tenant's or an unknown id."""
+        with self._guarded():
+            async with (await self.pool()).connection() as conn:
+                found = await repo.file_content(conn, tenant, file_id)
+        if found is None:
+            raise NotFound(f"No such File object: {file_id}", param="file_id")
+        return found
+
     async def list_files(self, tenant: str, limit: int) -> list[tuple[Any, ...]]:
         with self._guarded():
             async with (await self.pool()).connection() as conn:

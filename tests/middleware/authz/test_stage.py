@@ -84,3 +84,16 @@ async def test_auto_is_decided_without_a_model_the_router_asks_per_candidate() -
     ctx.model, ctx.auto = "auto", True
     await AuthzStage(PolicyGate(engine, "local"))(ctx, answer)
     assert engine.seen[0][1]["resource"]["model"] == ""
+
+
+@pytest.mark.parametrize(("asked", "expected"), [(None, 100), (50, 50), (500, 100)])
+async def test_max_tokens_obligation_caps_a_responses_request(asked: int | None, expected: int) -> None:
+    engine = Engine(Decision(True, obligations=Obligations(max_tokens=100)))
+    body: dict[str, Any] = {"model": "sim-chat", "input": "hi", "tools": [{"type": "function", "name": "f"}]}
+    if asked is not None:
+        body["max_output_tokens"] = asked
+    ctx = RequestContext("r1", "responses", "sim-chat", body, {})
+    await AuthzStage(PolicyGate(engine, "local"))(ctx, answer)
+    assert ctx.body["max_output_tokens"] == expected and "max_tokens" not in ctx.body
+    action, document = engine.seen[0]
+    assert action == "chat" and document["resource"]["tools"] == ["f"] and document["resource"]["modality"] == "text"

@@ -4,8 +4,11 @@ from typing import Any
 
 import orjson
 
+from gateway.kernel.config.sections.cache import CacheSettings
+from gateway.kernel.context import RequestContext
 from middleware.cache.entries import assemble, cacheable_json, replay
 from middleware.cache.keys import exact_key, semantic_scope
+from middleware.cache.rules import resolve
 
 
 def sse(*docs: object, done: bool = True) -> bytes:
@@ -66,3 +69,17 @@ def test_semantic_scope_ignores_only_the_wording_of_the_last_user_turn() -> None
     assert semantic_scope("t", "chat", "m", "", a, sig) == semantic_scope("t", "chat", "m", "", b, sig)
     assert semantic_scope("t", "chat", "m", "", a, sig) != semantic_scope("t", "chat", "m", "", a, ("#11",))
     assert semantic_scope("t", "chat", "m", "", a, sig) != semantic_scope("u", "chat", "m", "", a, sig)
+
+
+def test_responses_are_entries_only_when_completed() -> None:
+    done: dict[str, Any] = {"id": "resp_1", "object": "response", "status": "completed", "error": None, "output": []}
+    assert cacheable_json("responses", orjson.dumps(done))
+    assert not cacheable_json("responses", orjson.dumps({**done, "status": "incomplete"}))
+    assert not cacheable_json("responses", orjson.dumps({**done, "status": "failed", "error": {"code": "x"}}))
+
+
+def test_the_cache_serves_responses_but_not_their_streams() -> None:
+    settings = CacheSettings()
+    body: dict[str, Any] = {"model": "m", "input": "x", "temperature": 0}
+    assert resolve(settings, RequestContext("r", "responses", "m", body, {})) is not None
+    assert resolve(settings, RequestContext("r", "responses", "m", {**body, "stream": True}, {}, True)) is None

@@ -18,11 +18,11 @@ class CacheRule(Section):
     nondeterministic: bool | None = Field(None, description="Also cache answers sampled with temperature > 0.")
 
 
-CacheRoute = Literal["chat", "embeddings"]
+CacheRoute = Literal["chat", "embeddings", "responses"]
 
 
 def _default_routes() -> dict[CacheRoute, CacheRule]:
-    return {"chat": CacheRule(), "embeddings": CacheRule()}
+    return {"chat": CacheRule(), "embeddings": CacheRule(), "responses": CacheRule()}
 
 
 class CacheSettings(Section):

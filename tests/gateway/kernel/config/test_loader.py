@@ -84,3 +84,10 @@ def test_fallbacks_must_name_known_models() -> None:
     models = [{"name": "m", "deployments": [{"backend": "a"}]}]
     with pytest.raises(ConfigError, match=r"routing.fallbacks.m: unknown model 'gpt-9'"):
         settings_from_mapping({"backends": [BACKEND], "models": models, "routing": {"fallbacks": {"m": ["gpt-9"]}}}, {})
+
+
+def test_native_responses_need_an_openai_backend() -> None:
+    native = {**BACKEND, "responses": "native"}
+    assert settings_from_mapping({"backends": [native]}, {}).backends[0].responses == "native"
+    with pytest.raises(ConfigError, match=r"backends.0.responses: native needs type openai"):
+        settings_from_mapping({"backends": [{**native, "type": "anthropic"}]}, {})

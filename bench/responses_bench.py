@@ -1,0 +1,150 @@
+"""Responses benchmark (issue 12): ``POST /v1/responses`` translated to chat, side by side with chat
+completions, through one gateway on one pinned core, in one run.
+
+Starts the canned nginx upstream (chat completions only: the Responses requests are translated to
+chat and back, streams included) and one gateway (embedded defaults, chain [], access log on,
+pinned alone to --server-cpus), checks one answer per row, then drives each row with wrk at c=1 and
+c=64 and reads the gateway's CPU time (user+sys, process tree) over each cell:
+
+  chat              POST /v1/chat/completions                 (the baseline)
+  chat-stream       the same, stream (4 content chunks + usage)
+  responses         POST /v1/responses, translated             (Response object)
+  responses-stream  the same, stream (created ... completed: 12 events)
+
+Prints req/s, p50, p99, CPU µs per request, and each Responses row's CPU against its chat row
+(goal: within 1.3×). Writes bench/results/responses-<timestamp>.json.
+
+    python bench/responses_bench.py            # 10 s per cell
+    python bench/responses_bench.py --quick    # 3 s per cell
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _common as c
+
+REPO = c.BENCH_DIR.parent
+GOAL_CPU_RATIO = 1.3
+PROMPT = "Say hello"
+ROWS: dict[str, tuple[str, dict[str, Any]]] = {
+    "chat": ("/v1/chat/completions", {"model": "bench-chat", "messages": [{"role": "user", "content": PROMPT}]}),
+    "chat-stream": ("/v1/chat/completions", {"model": "bench-stream", "stream": True,
+                                             "messages": [{"role": "user", "content": PROMPT}]}),
+    "responses": ("/v1/responses", {"model": "bench-chat", "input": PROMPT}),
+    "responses-stream": ("/v1/responses", {"model": "bench-stream", "input": PROMPT, "stream": True}),
+}
+BASELINE = {"responses": "chat", "responses-stream": "chat-stream"}
+
+
+def start_gateway(workdir: Path, upstream: c.Upstream, args: argparse.Namespace) -> tuple[c.Child, str]:
+    port = c.free_port()
+    cfg = workdir / "gateway.yaml"
+    cfg.write_text(c.gateway_yaml(upstream, port) + "chain: []\n")
+    cmd = [sys.executable, "-m", "gateway.cli", "serve", "--config", str(cfg), "--port", str(port)]
+    old = os.environ.get("PYTHONPATH")
+    env = {"PYTHONPATH": str(REPO) + (os.pathsep + old if old else "")}  # this tree, not the editable install
+    child = c.start_pinned("gateway", cmd, args.server_cpus, workdir / "gateway.log", env=env, cwd=REPO)
+    url = f"http://127.0.0.1:{port}"
+    c.wait_http_ready(url + "/healthz", child, timeout=60, also_ok=(404, 503))
+    return child, url
+
+
+def check(url: str, row: str) -> str:
+    """One request: the answer a client of that API expects, or why not."""
+    path, body = ROWS[row]
+    status, _, raw = c.post_json(url + path, body)
+    if status != 200:
+        return f"HTTP {status}: {raw[:200]!r}"
+    text = raw.decode(errors="replace")
+    if row == "responses":
+        return "ok" if json.loads(text).get("status") == "completed" else f"not completed: {text[:200]}"
+    if row == "responses-stream":
+        return "ok" if "event: response.completed" in text else f"no response.completed: {text[-200:]}"
+    return "ok" if ("[DONE]" in text) == row.endswith("stream") else f"unexpected answer: {text[:200]}"
+
+
+def measure(url: str, child: c.Child, workdir: Path, args: argparse.Namespace) -> list[dict[str, Any]]:
+    out = []
+    for conns in (1, 64):
+        for row, (path, body) in ROWS.items():
+            script = c.write_wrk_script(workdir / f"{row}.lua", body)
+            c.run_wrk(url + path, script, conns, args.warmup, args.load_cpus)
+            before = c.tree_cpu_seconds(child.pid)
+            with c.progress(f"  {row:17} c={conns:<3}"):
+                res = c.run_wrk(url + path, script, conns, args.duration, args.load_cpus)
+            cpu = c.tree_cpu_seconds(child.pid) - before
+            cpu_us = cpu * 1e6 / res.requests if res.requests else None
+            out.append({"row": row, "connections": conns, "cpu_us_per_request": cpu_us, **res.to_json()})
+    return out
+
+
+def report(rows: list[dict[str, Any]]) -> bool:
+    by = {(r["row"], r["connections"]): r for r in rows}
+    ok = True
+    table = []
+    for r in rows:
+        base = by.get((BASELINE.get(r["row"], ""), r["connections"]))
+        ratio = r["cpu_us_per_request"] / base["cpu_us_per_request"] if base and base["cpu_us_per_request"] else None
+        if ratio is not None:
+            ok = ok and ratio <= GOAL_CPU_RATIO
+        table.append([r["row"], r["connections"], c.fmt_num(r["rps"]), c.fmt_num(r["p50_ms"], 3),
+                      c.fmt_num(r["p99_ms"], 3), c.fmt_num(r["cpu_us_per_request"], 1),
+                      f"{ratio:.2f}×" if ratio is not None else "", r["errors"]])
+    print()
+    print(c.markdown_table(["row", "c", "req/s", "p50 ms", "p99 ms", "CPU µs/req", "CPU vs chat", "errors"],
+                           table, right=(1, 2, 3, 4, 5, 6, 7)))
+    print(f"\nResponses CPU per request within {GOAL_CPU_RATIO}× of chat's: {'PASS' if ok else 'FAIL'}")
+    return ok
+
+
+def run(args: argparse.Namespace) -> list[dict[str, Any]]:
+    workdir = Path(tempfile.mkdtemp(prefix="responses-bench-"))
+    upstream = c.start_nginx(workdir, args.load_cpus)
+    with c.progress("start gateway"):
+        child, url = start_gateway(workdir, upstream, args)
+    try:
+        for row in ROWS:
+            verdict = check(url, row)
+            if verdict != "ok":
+                raise c.BenchError(f"{row}: {verdict}")
+        return measure(url, child, workdir, args)
+    finally:
+        c.stop(child)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--duration", type=float, default=10.0, help="seconds per cell")
+    p.add_argument("--warmup", type=float, default=2.0, help="seconds of warm-up before each cell")
+    p.add_argument("--quick", action="store_true", help="3 s per cell, 1 s warm-up")
+    p.add_argument("--server-cpus", default="1", help="cpus for the gateway under test")
+    p.add_argument("--load-cpus", default="0", help="cpus for wrk, nginx and this driver")
+    args = p.parse_args()
+    if args.quick:
+        args.duration, args.warmup = 3.0, 1.0
+    c.pin_self(args.load_cpus)
+    try:
+        rows = run(args)
+    except c.BenchError as exc:
+        c.eprint(f"error: {exc}")
+        return 2
+    finally:
+        c.stop_all()
+    ok = report(rows)
+    path = c.write_results("responses", {"goal_cpu_ratio": GOAL_CPU_RATIO, "rows": rows,
+                                         "revision": c.git_revision(REPO)})
+    print(f"results: {path}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,156 @@
+"""``POST /v1/responses`` through any backend: translated over its chat completions, or passed through.
+
+``over_chat`` (chat-only servers, Anthropic): Responses request → chat request → the backend's own
+chat path → Response object or Responses events. ``native`` (``responses: native``): the request as
+the backend should see it (``responses_native``), its answer patched. Both show the gateway's file
+search (``responses_citations``), record the final Response (``RESPONSE``) and its usage just before
+it goes out, and number and frame the events themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from dataclasses import replace
+from typing import Any
+
+import orjson
+
+from gateway.kernel.context import Reply, ReplyStream, RequestContext, Usage
+from gateway.kernel.errors import UnsupportedCapability, UpstreamError
+from gateway.kernel.responses import FILE_SEARCH, RESPONSE, FileSearch
+from gateway.kernel.sse import sse_events
+from routers.backends.responses_citations import CitedEvents, cite_response
+from routers.backends.responses_native import native_request, patch
+from routers.backends.responses_object import TERMINAL, from_completion
+from routers.backends.responses_request import chat_request
+from routers.backends.responses_stream import ChatStreamTranslator
+
+Send = Callable[[RequestContext, str], Awaitable[Reply]]
+Events = AsyncGenerator[list[dict[str, Any]], None]
+SSE = "text/event-stream"
+
+
+async def over_chat(send: Send, ctx: RequestContext, upstream_model: str) -> Reply:
+    body, fs = ctx.body, served_search(ctx)
+    chat = replace(ctx, route="chat", body=chat_request(body, ctx.stream))
+    reply = await send(chat, upstream_model)
+    if reply.stream is not None:
+        return Reply(stream=framed(ctx, _translated(reply.stream, body), fs), media_type=SSE, headers=reply.headers)
+    ctx.usage = chat.usage
+    if reply.status != 200:
+        return reply
+    return _whole(ctx, from_completion(body, _document(reply.body, ctx)), fs, reply)
+
+
+async def native(send: Send, ctx: RequestContext, upstream_model: str) -> Reply:
+    body, fs = ctx.body, served_search(ctx)
+    reply = await send(replace(ctx, body=native_request(body)), upstream_model)
+    if reply.stream is not None:
+        return Reply(stream=framed(ctx, _patched(reply.stream, body), fs), media_type=SSE, headers=reply.headers)
+    if reply.status != 200:
+        return reply
+    return _whole(ctx, patch(_document(reply.body, ctx), body), fs, reply)
+
+
+def served_search(ctx: RequestContext) -> FileSearch | None:
+    """What the rag stage found; a ``file_search`` tool it did not serve cannot be served at all."""
+    fs = ctx.get(FILE_SEARCH)
+    if fs is None and any(isinstance(t, dict) and t.get("type") == "file_search" for t in ctx.body.get("tools") or ()):
+        raise UnsupportedCapability("file_search runs over the gateway's vector stores: it needs the 'rag' stage "
+                                    "in the chain.", param="tools")
+    return fs
+
+
+def record(ctx: RequestContext, response: dict[str, Any]) -> None:
+    ctx.set(RESPONSE, response)
+    ctx.usage = Usage.from_json(response.get("usage")) or ctx.usage
+
+
+def _document(body: bytes, ctx: RequestContext) -> dict[str, Any]:
+    try:
+        doc: Any = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        doc = None
+    if not isinstance(doc, dict):
+        raise UpstreamError(f"Backend {ctx.backend!r} answered with something other than a JSON object.")
+    return doc
+
+
+def _whole(ctx: RequestContext, response: dict[str, Any], fs: FileSearch | None, reply: Reply) -> Reply:
+    if fs is not None:
+        cite_response(response, fs)
+    record(ctx, response)
+    return Reply(body=orjson.dumps(response), headers=reply.headers)
+
+
+async def _translated(chunks: ReplyStream, body: dict[str, Any]) -> Events:
+    """The events of each relayed piece of the chat stream, in one batch (one write to the client)."""
+    translator = ChatStreamTranslator(body)
+    pending = b""
+    try:
+        async for chunk in chunks:
+            *complete, pending = (pending + chunk if pending else chunk).split(b"\n\n")
+            events: list[dict[str, Any]] = []
+            for raw in complete:
+                doc = _data_of(raw)
+                if doc is not None:
+                    events += translator.feed(doc)
+            if events:
+                yield events
+            if translator.done:
+                break
+        yield translator.finish()
+    finally:
+        await chunks.aclose()
+
+
+def _data_of(event: bytes) -> dict[str, Any] | None:
+    """The JSON object of one SSE event's ``data:`` line (None for ``[DONE]``, comments, junk)."""
+    at = 0 if event.startswith(b"data:") else event.find(b"\ndata:") + 1
+    if at <= 0 and not event.startswith(b"data:"):
+        return None
+    end = event.find(b"\n", at)
+    payload = event[at + 5 : end if end >= 0 else len(event)].strip()
+    if not payload.startswith(b"{"):
+        return None
+    try:
+        doc = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+async def _patched(chunks: ReplyStream, body: dict[str, Any]) -> Events:
+    try:
+        async for _, doc in sse_events(chunks):
+            if doc is None:
+                continue
+            if isinstance(doc.get("error"), dict) and "type" not in doc:  # the gateway's own broken-stream event
+                err = doc["error"]
+                doc = {"type": "error", "code": err.get("code"), "message": str(err.get("message")), "param": None}
+            elif isinstance(doc.get("response"), dict):
+                patch(doc["response"], body)
+            yield [doc]
+    finally:
+        await chunks.aclose()
+
+
+async def framed(ctx: RequestContext, source: Events, fs: FileSearch | None) -> AsyncGenerator[bytes, None]:
+    """Number and frame the events; the final Response is recorded before its event is sent."""
+    cite = CitedEvents(fs) if fs is not None else None
+    seq = 0
+    try:
+        async for batch in source:
+            events = cite(batch) if cite is not None else batch
+            frames: list[bytes] = []
+            for event in events:
+                kind = event["type"]
+                if kind in TERMINAL:
+                    record(ctx, event["response"])
+                event["sequence_number"] = seq
+                seq += 1
+                frames.append(b"event: " + kind.encode() + b"\ndata: " + orjson.dumps(event) + b"\n\n")
+            if frames:
+                yield b"".join(frames)
+    finally:
+        await source.aclose()

@@ -1,0 +1,157 @@
+"""A Responses request as a chat completions request, for backends that speak only chat (pure).
+
+``instructions`` → a leading system message; message items → chat messages (``developer`` → ``system``,
+parts → chat parts, all-text content → one string); ``function_call`` items → the assistant's
+``tool_calls``; ``function_call_output`` → ``tool`` messages; ``input_file`` (inline data, resolved by
+the endpoint) → its text. Function tools, ``tool_choice``, ``text.format`` (→ ``response_format``),
+``max_output_tokens``, sampling, ``reasoning.effort`` and the caller's identifiers carry over.
+``file_search`` is the gateway's (the rag stage); other hosted tools and items need a native backend.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+from gateway.kernel.errors import InvalidRequest, UnsupportedCapability
+from gateway.kernel.responses import as_items, content_text
+from gateway.services.vectorstores.extract import extract_text
+
+PASSED = ("temperature", "top_p", "user", "safety_identifier", "prompt_cache_key", "service_tier", "top_logprobs")
+GATEWAY_TOOLS = frozenset({"file_search"})
+_SKIPPED_ITEMS = frozenset({"file_search_call", "reasoning"})
+_CHAT_ROLES = {"developer": "system", "system": "system", "user": "user", "assistant": "assistant"}
+
+
+def chat_request(body: dict[str, Any], stream: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {"model": body.get("model"), "messages": chat_messages(body)}
+    out.update({key: body[key] for key in PASSED if body.get(key) is not None})
+    if body.get("max_output_tokens") is not None:
+        out["max_tokens"] = body["max_output_tokens"]
+    effort = (body.get("reasoning") or {}).get("effort")
+    if effort is not None:
+        out["reasoning_effort"] = effort
+    fmt = response_format((body.get("text") or {}).get("format"))
+    if fmt is not None:
+        out["response_format"] = fmt
+    _add_tools(out, body)
+    if stream:
+        out["stream"] = True
+        out["stream_options"] = {"include_usage": True}
+    return out
+
+
+def chat_messages(body: dict[str, Any]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    instructions = body.get("instructions")
+    if isinstance(instructions, str) and instructions:
+        out.append({"role": "system", "content": instructions})
+    for index, item in enumerate(as_items(body.get("input"))):
+        _add_item(out, item, index)
+    return out
+
+
+def _add_item(out: list[dict[str, Any]], item: dict[str, Any], index: int) -> None:
+    kind = item.get("type", "message")
+    if kind == "message":
+        role = _CHAT_ROLES[item["role"]]
+        out.append({"role": role, "content": _content(item.get("content"), role, f"input[{index}].content")})
+    elif kind == "function_call":
+        call = {"id": item.get("call_id"), "type": "function",
+                "function": {"name": item.get("name"), "arguments": item.get("arguments") or ""}}
+        last = out[-1] if out else None
+        if last is not None and last["role"] == "assistant":
+            last.setdefault("tool_calls", []).append(call)
+        else:
+            out.append({"role": "assistant", "content": None, "tool_calls": [call]})
+    elif kind == "function_call_output":
+        output = item.get("output")
+        text = output if isinstance(output, str) else content_text(output)
+        out.append({"role": "tool", "tool_call_id": item.get("call_id"), "content": text})
+    elif kind not in _SKIPPED_ITEMS:
+        raise UnsupportedCapability(f"Input items of type {kind!r} need a backend that speaks the Responses API.",
+                                    param=f"input[{index}].type")
+
+
+def _content(content: Any, role: str, param: str) -> Any:
+    if isinstance(content, str) or role != "user":
+        return content_text(content)
+    parts = [_part(part, f"{param}[{i}]") for i, part in enumerate(content or ())]
+    if all(p["type"] == "text" for p in parts):
+        return "\n".join(p["text"] for p in parts)
+    return parts
+
+
+def _part(part: dict[str, Any], param: str) -> dict[str, Any]:
+    kind = part.get("type")
+    if kind == "input_image":
+        url = part.get("image_url")
+        if not isinstance(url, str):
+            raise InvalidRequest("An input_image needs an image_url or a file_id.", param=param)
+        image: dict[str, Any] = {"url": url}
+        if part.get("detail") in ("low", "high", "auto"):
+            image["detail"] = part["detail"]
+        return {"type": "image_url", "image_url": image}
+    if kind == "input_file":
+        return {"type": "text", "text": file_text(part, param)}
+    return {"type": "text", "text": str(part.get("text") or "")}
+
+
+def file_text(part: dict[str, Any], param: str) -> str:
+    """The text of an inline file (``file_data`` as a data URL or bare base64), framed with its name."""
+    data = part.get("file_data")
+    if not isinstance(data, str):
+        raise UnsupportedCapability("Files by URL need a backend that speaks the Responses API.", param=param)
+    name = str(part.get("filename") or "file")
+    try:
+        raw = base64.b64decode(data.split(";base64,", 1)[-1], validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidRequest("file_data is not valid base64.", param=param + ".file_data") from None
+    return f'<file name="{name}">\n{extract_text(name, raw)}\n</file>'
+
+
+def response_format(fmt: Any) -> dict[str, Any] | None:
+    if not isinstance(fmt, dict) or fmt.get("type") not in ("json_schema", "json_object"):
+        return None
+    if fmt["type"] == "json_object":
+        return {"type": "json_object"}
+    spec = {key: fmt[key] for key in ("name", "schema", "strict", "description") if fmt.get(key) is not None}
+    return {"type": "json_schema", "json_schema": spec}
+
+
+def _add_tools(out: dict[str, Any], body: dict[str, Any]) -> None:
+    tools = [chat_tool(tool, i) for i, tool in enumerate(body.get("tools") or ())]
+    functions = [t for t in tools if t is not None]
+    choice = body.get("tool_choice")
+    if isinstance(choice, dict) and choice.get("type") == "allowed_tools":
+        allowed = {t.get("name") for t in choice.get("tools") or () if isinstance(t, dict)}
+        functions = [t for t in functions if t["function"]["name"] in allowed]
+        choice = choice.get("mode") or "auto"
+    if not functions:
+        return
+    out["tools"] = functions
+    chat_choice = _tool_choice(choice)
+    if chat_choice is not None:
+        out["tool_choice"] = chat_choice
+    if body.get("parallel_tool_calls") is not None:
+        out["parallel_tool_calls"] = body["parallel_tool_calls"]
+
+
+def chat_tool(tool: dict[str, Any], index: int) -> dict[str, Any] | None:
+    kind = tool.get("type")
+    if kind in GATEWAY_TOOLS:
+        return None
+    if kind != "function":
+        raise UnsupportedCapability(f"Tools of type {kind!r} need a backend that speaks the Responses API.",
+                                    param=f"tools[{index}].type")
+    spec = {key: tool[key] for key in ("name", "description", "parameters", "strict") if tool.get(key) is not None}
+    return {"type": "function", "function": spec}
+
+
+def _tool_choice(choice: Any) -> Any:
+    if isinstance(choice, str):
+        return choice
+    if isinstance(choice, dict) and choice.get("type") == "function":
+        return {"type": "function", "function": {"name": choice.get("name")}}
+    return None  # hosted tool choices (file_search) are the gateway's
