@@ -119,7 +119,7 @@ def from_completion(body: dict[str, Any], completion: dict[str, Any]) -> dict[st
     choice = choices[0] if isinstance(choices[0], dict) else {}
     reason = choice.get("finish_reason")
     status = "incomplete" if reason in _INCOMPLETE else "completed"
-    response = envelope(body, new_id("resp_"), int(completion.get("created") or time.time()),
+    response = envelope(body, new_id("resp_"), int(time.time()),
                         str(completion.get("model") or body.get("model") or ""))
     items = output_items(choice.get("message") or {}, status)
     return finish(response, items, reason, response_usage(completion.get("usage")))

@@ -63,7 +63,7 @@ class ChatStreamTranslator:
 
     def _start(self, chunk: dict[str, Any]) -> list[Event]:
         model = str(chunk.get("model") or self._body.get("model") or "")
-        self.response = envelope(self._body, new_id("resp_"), int(chunk.get("created") or time.time()), model)
+        self.response = envelope(self._body, new_id("resp_"), int(time.time()), model)
         snapshot = {**self.response}
         return [{"type": "response.created", "response": snapshot},
                 {"type": "response.in_progress", "response": snapshot}]

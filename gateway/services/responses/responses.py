@@ -55,9 +55,10 @@ _CURSOR = {
 
 async def insert(conn: Connection, tenant: str, response: dict[str, Any], input_items: list[dict[str, Any]],
                  previous_response_id: str | None, conversation_id: str | None) -> None:
-    """Insert a response with its input items, or replace the object of one already stored (its items stay)."""
-    created = response.get("created_at")
-    created_at = int(created) if isinstance(created, int | float) else int(time.time())
+    """Insert a response with its input items, or replace the object of one already stored (its items stay).
+    Retention counts from when this gateway stored it, never from a time the body carries (a backend's
+    clock, a client's)."""
+    created_at = int(time.time())
     cur = await conn.execute(
         "INSERT INTO llmops_responses (tenant, id, previous_response_id, conversation_id, created_at, response) "
         "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (tenant, id) DO UPDATE SET response = EXCLUDED.response "

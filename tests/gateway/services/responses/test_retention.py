@@ -17,10 +17,11 @@ DAY = 86_400
 
 async def test_old_responses_and_idle_conversations_are_swept(state: ResponseState, tenant: str, sql: Query) -> None:
     now = time.time()
-    old = response_object(created_at=int(now - 40 * DAY))
-    recent = response_object(created_at=int(now - 10 * DAY))
-    for response in (old, recent):
+    old, recent = response_object(), response_object()
+    for response, age in ((old, 40 * DAY), (recent, 10 * DAY)):
         await state.responses.put(tenant, response, [user_message("hi")])
+        await sql("UPDATE llmops_responses SET created_at = %s WHERE tenant = %s AND id = %s", int(now - age),
+                  tenant, response["id"])
     idle = await state.conversations.create(tenant, {}, [user_message("old")])
     active = await state.conversations.create(tenant, {}, [])
     await sql("UPDATE llmops_conversations SET updated_at = %s WHERE tenant = %s", int(now - 31 * DAY), tenant)
@@ -33,6 +34,14 @@ async def test_old_responses_and_idle_conversations_are_swept(state: ResponseSta
     assert await state.conversations.get(tenant, active.id) is not None
     assert await sql("SELECT count(*) FROM llmops_response_items WHERE tenant = %s AND response_id = %s",
                      tenant, old["id"]) == [(0,)]
+
+
+async def test_retention_counts_from_when_the_gateway_stored_it(state: ResponseState, tenant: str) -> None:
+    """A Response whose body says it is old (a backend with a wrong clock, a canned answer) is kept."""
+    claims_old = response_object(created_at=1)
+    await state.responses.put(tenant, claims_old, [])
+    await state.sweep()
+    assert await state.responses.get(tenant, claims_old["id"]) is not None
 
 
 async def test_retention_zero_keeps_everything(postgres: Postgres, tenant: str) -> None:
