@@ -6,13 +6,16 @@ chat and back, streams included) and one gateway (embedded defaults, chain [], a
 pinned alone to --server-cpus), checks one answer per row, then drives each row with wrk at c=1 and
 c=64 and reads the gateway's CPU time (user+sys, process tree) over each cell:
 
-  chat              POST /v1/chat/completions                 (the baseline)
-  chat-stream       the same, stream (4 content chunks + usage)
-  responses         POST /v1/responses, translated             (Response object)
-  responses-stream  the same, stream (created ... completed: 12 events)
+  chat                POST /v1/chat/completions                 (the baseline)
+  chat-stream         the same, stream (4 content chunks + usage)
+  responses           POST /v1/responses, translated, store: false (Response object)
+  responses-stream    the same, stream (created ... completed: 12 events)
+  responses-stored    responses with store: true (one PostgreSQL write per request)
+  responses-previous  responses with previous_response_id (one stored-history lookup per request)
 
-Prints req/s, p50, p99, CPU µs per request, and each Responses row's CPU against its chat row
-(goal: within 1.3×). Writes bench/results/responses-<timestamp>.json.
+Prints req/s, p50, p99, CPU µs per request, each Responses row's CPU against its chat row (goal:
+within 1.3×), and the p50 that previous_response_id adds at c=1 (goal: ≤ 2 ms). The state lives in
+an embedded PostgreSQL in the bench's temporary directory. Writes bench/results/responses-<timestamp>.json.
 
     python bench/responses_bench.py            # 10 s per cell
     python bench/responses_bench.py --quick    # 3 s per cell
@@ -34,13 +37,17 @@ import _common as c
 
 REPO = c.BENCH_DIR.parent
 GOAL_CPU_RATIO = 1.3
+GOAL_PREVIOUS_MS = 2.0
 PROMPT = "Say hello"
 ROWS: dict[str, tuple[str, dict[str, Any]]] = {
     "chat": ("/v1/chat/completions", {"model": "bench-chat", "messages": [{"role": "user", "content": PROMPT}]}),
     "chat-stream": ("/v1/chat/completions", {"model": "bench-stream", "stream": True,
                                              "messages": [{"role": "user", "content": PROMPT}]}),
-    "responses": ("/v1/responses", {"model": "bench-chat", "input": PROMPT}),
-    "responses-stream": ("/v1/responses", {"model": "bench-stream", "input": PROMPT, "stream": True}),
+    "responses": ("/v1/responses", {"model": "bench-chat", "input": PROMPT, "store": False}),
+    "responses-stream": ("/v1/responses", {"model": "bench-stream", "input": PROMPT, "stream": True,
+                                           "store": False}),
+    "responses-stored": ("/v1/responses", {"model": "bench-chat", "input": PROMPT, "store": True}),
+    # "responses-previous" is added once a stored response exists to point at (``run``)
 }
 BASELINE = {"responses": "chat", "responses-stream": "chat-stream"}
 
@@ -48,7 +55,7 @@ BASELINE = {"responses": "chat", "responses-stream": "chat-stream"}
 def start_gateway(workdir: Path, upstream: c.Upstream, args: argparse.Namespace) -> tuple[c.Child, str]:
     port = c.free_port()
     cfg = workdir / "gateway.yaml"
-    cfg.write_text(c.gateway_yaml(upstream, port) + "chain: []\n")
+    cfg.write_text(c.gateway_yaml(upstream, port) + f"chain: []\npostgres:\n  embedded_dir: {workdir / 'pg'}\n")
     cmd = [sys.executable, "-m", "gateway.cli", "serve", "--config", str(cfg), "--port", str(port)]
     old = os.environ.get("PYTHONPATH")
     env = {"PYTHONPATH": str(REPO) + (os.pathsep + old if old else "")}  # this tree, not the editable install
@@ -65,7 +72,7 @@ def check(url: str, row: str) -> str:
     if status != 200:
         return f"HTTP {status}: {raw[:200]!r}"
     text = raw.decode(errors="replace")
-    if row == "responses":
+    if row.startswith("responses") and not row.endswith("stream"):
         return "ok" if json.loads(text).get("status") == "completed" else f"not completed: {text[:200]}"
     if row == "responses-stream":
         return "ok" if "event: response.completed" in text else f"no response.completed: {text[-200:]}"
@@ -103,6 +110,13 @@ def report(rows: list[dict[str, Any]]) -> bool:
     print(c.markdown_table(["row", "c", "req/s", "p50 ms", "p99 ms", "CPU µs/req", "CPU vs chat", "errors"],
                            table, right=(1, 2, 3, 4, 5, 6, 7)))
     print(f"\nResponses CPU per request within {GOAL_CPU_RATIO}× of chat's: {'PASS' if ok else 'FAIL'}")
+    previous, plain = by.get(("responses-previous", 1)), by.get(("responses", 1))
+    if previous and plain and previous["p50_ms"] is not None and plain["p50_ms"] is not None:
+        added = previous["p50_ms"] - plain["p50_ms"]
+        fits = added <= GOAL_PREVIOUS_MS
+        print(f"previous_response_id adds {added:.3f} ms p50 at c=1 (goal ≤ {GOAL_PREVIOUS_MS} ms): "
+              f"{'PASS' if fits else 'FAIL'}")
+        ok = ok and fits
     return ok
 
 
@@ -112,6 +126,11 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     with c.progress("start gateway"):
         child, url = start_gateway(workdir, upstream, args)
     try:
+        status, _, raw = c.post_json(url + "/v1/responses", {"model": "bench-chat", "input": PROMPT})
+        if status != 200:
+            raise c.BenchError(f"could not store a first response: HTTP {status}: {raw[:200]!r}")
+        ROWS["responses-previous"] = ("/v1/responses", {"model": "bench-chat", "input": PROMPT, "store": False,
+                                                        "previous_response_id": json.loads(raw)["id"]})
         for row in ROWS:
             verdict = check(url, row)
             if verdict != "ok":
