@@ -17,8 +17,9 @@ action           asked by / resource
 ===============  ==========================================================================
 chat             the chain (chat, messages, responses) and the router for each model it would call;
 completion       ``model`` is canonical (aliases resolved); ``""`` for ``auto`` before the
-embeddings       router picks (it then asks once per candidate, and per fallback)
-image, audio
+embeddings       router picks (it then asks once per candidate, and per fallback); on
+image, audio     ``/v1/responses`` also ``responses`` [previous_response_id] and ``conversations``
+                 [conversation] (empty lists when absent): the stored state it would read
 tool_call        the tools stage, per call: ``tool`` {name, runtime}, ``arguments``, ``secrets``
                  it would receive, ``egress`` hosts it would reach, ``workspace`` it would
                  use (``llmops.workspace``, ``""`` for none; kept under the subject's tenant)

@@ -63,8 +63,9 @@ def build_document(
 
 
 def request_resource(ctx: RequestContext) -> dict[str, Any]:
-    """The resource of an API request: model, modality and the tools it asks for."""
-    return {
+    """The resource of an API request: model, modality and the tools it asks for; for Responses, the
+    stored state it would read (``previous_response_id``, ``conversation``)."""
+    resource: dict[str, Any] = {
         "model": "" if ctx.auto else ctx.model,
         "modality": MODALITIES.get(ctx.route, "text"),
         "tools": tool_names(ctx.body.get("tools")),
@@ -72,6 +73,13 @@ def request_resource(ctx: RequestContext) -> dict[str, Any]:
         "egress": [],
         "vector_stores": [],
     }
+    if ctx.route == "responses":
+        previous, conversation = ctx.body.get("previous_response_id"), ctx.body.get("conversation")
+        if isinstance(conversation, dict):
+            conversation = conversation.get("id")
+        resource["responses"] = [previous] if isinstance(previous, str) else []
+        resource["conversations"] = [conversation] if isinstance(conversation, str) else []
+    return resource
 
 
 def document_for(

@@ -25,6 +25,13 @@ deny contains "this response is sealed" if {
 	"resp_sealed" in input.resource.responses
 }
 
+deny contains "no turn may follow a sealed response" if {
+	input.action == "chat"
+	some id in input.resource.responses
+	startswith(id, "resp_")
+	input.subject.tenant == "team-b"
+}
+
 deny contains "team-b keeps no conversations" if {
 	input.action == "conversations"
 	input.subject.tenant == "team-b"
@@ -60,3 +67,15 @@ def test_a_team_kept_out_of_conversations(gateway: ServerProcess) -> None:
         theirs.conversations.create()
     with pytest.raises(openai.PermissionDeniedError):
         theirs.conversations.retrieve(mine.id)
+
+
+def test_a_new_turn_is_decided_with_the_stored_state_it_reads(gateway: ServerProcess) -> None:
+    """``previous_response_id`` is in the chat decision's resource: team-b may not build on stored turns."""
+    a = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key=KEY_A, max_retries=0)
+    b = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key=KEY_B, max_retries=0)
+    first_a = a.responses.create(model="sim-chat", input="hello")
+    assert a.responses.create(model="sim-chat", input="again", previous_response_id=first_a.id).status == "completed"
+    first_b = b.responses.create(model="sim-chat", input="hello")
+    with pytest.raises(openai.PermissionDeniedError) as denied:
+        b.responses.create(model="sim-chat", input="again", previous_response_id=first_b.id)
+    assert "sealed" in str(denied.value)
