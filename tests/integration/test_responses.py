@@ -38,7 +38,7 @@ deny contains "the forbidden tool is not for anyone" if {
 
 
 @pytest.fixture(scope="module")
-def gateway(sim: ServerProcess, start_gateway: GatewayFactory,
+def gateway(sim: ServerProcess, start_gateway: GatewayFactory, postgres_dsn: str,
             tmp_path_factory: pytest.TempPathFactory) -> ServerProcess:
     rules = Path(tmp_path_factory.mktemp("policy")) / "tools_rule.rego"
     rules.write_text(TOOL_RULE)
@@ -55,6 +55,7 @@ def gateway(sim: ServerProcess, start_gateway: GatewayFactory,
                                  {"key": INTERN, "key_id": "intern", "tenant": "interns"}]},
         "policy": {"paths": [str(ROOT / "config" / "policies"), str(rules)], "reload_interval_s": 0},
         "limits": {"backend": "local"},
+        "postgres": {"dsn": postgres_dsn},
     }
     return start_gateway(config)
 
@@ -193,10 +194,11 @@ def test_unknown_model_is_a_404(client: openai.OpenAI) -> None:
     assert isinstance(err.value.body, dict) and err.value.body["code"] == "model_not_found"
 
 
-def test_without_storage_previous_response_id_is_a_400(client: openai.OpenAI) -> None:
-    with pytest.raises(openai.BadRequestError) as err:
+def test_an_unknown_previous_response_is_a_404(client: openai.OpenAI) -> None:
+    with pytest.raises(openai.NotFoundError) as err:
         client.responses.create(model="sim-chat", input="x", previous_response_id="resp_123")
-    assert isinstance(err.value.body, dict) and err.value.body["code"] == "storage_not_configured"
+    assert isinstance(err.value.body, dict) and err.value.body["code"] == "previous_response_not_found"
+    assert err.value.body["param"] == "previous_response_id"
 
 
 def test_authentication_is_required(gateway: ServerProcess) -> None:

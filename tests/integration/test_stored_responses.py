@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import openai
 import orjson
+import psycopg
 import pytest
 import pytest_asyncio
 
@@ -232,8 +233,12 @@ async def test_work_whose_runner_died_is_failed_by_the_gateway_with_a_reason(gat
     assert events[0].response.status == "failed"  # type: ignore[union-attr]
 
 
-async def test_old_responses_are_swept(gateway: ServerProcess, state: ResponseState) -> None:
-    old = await stored(state, created_at=int(time.time() - 2 * DAY))  # retention_days: 1
+async def test_old_responses_are_swept(gateway: ServerProcess, state: ResponseState, dsn: str) -> None:
+    old = await stored(state)
+    async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
+        # retention_days: 1, counted from when the gateway stored it
+        await conn.execute("UPDATE llmops_responses SET created_at = %s WHERE id = %s",
+                           (int(time.time() - 2 * DAY), old["id"]))
     recent = await stored(state)
     sdk = client(gateway)
     deadline = time.monotonic() + 30
