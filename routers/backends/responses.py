@@ -19,10 +19,10 @@ from gateway.kernel.context import Reply, ReplyStream, RequestContext, Usage
 from gateway.kernel.errors import UnsupportedCapability, UpstreamError
 from gateway.kernel.responses import FILE_SEARCH, RESPONSE, FileSearch
 from gateway.kernel.sse import sse_events
+from gateway.services.responses_wire.responses_citations import CitedEvents, cite_response
 from gateway.services.responses_wire.responses_object import TERMINAL, from_completion
 from gateway.services.responses_wire.responses_request import chat_request
 from gateway.services.responses_wire.responses_stream import ChatStreamTranslator
-from routers.backends.responses_citations import CitedEvents, cite_response
 from routers.backends.responses_native import native_request, patch
 
 Send = Callable[[RequestContext, str], Awaitable[Reply]]
