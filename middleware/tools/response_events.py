@@ -4,8 +4,9 @@ The loop's stream (its final step relayed as it arrives, or SSE built from its a
 chat → Responses stream translator. The items of the steps that ran tools come first in the Response:
 they are sent whole (``output_item.added`` and ``.done``) right after ``response.in_progress``, the
 answer's items are numbered after them, and the terminal event's Response lists them all, with the
-loop's trace (``llmops``, from the last choice chunk). That Response is recorded (``RESPONSE``, usage)
-before its event goes out, as the router's adapter does, so the endpoint keeps it.
+loop's trace (``llmops``, from the last choice chunk). The rag stage's file search shows as on the
+router's adapter (``CitedEvents``: its item first, citations on the answer). The final Response is
+recorded (``RESPONSE``, usage) before its event goes out, as the adapter does, so the endpoint keeps it.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from typing import Any
 import orjson
 
 from gateway.kernel.context import ReplyStream, RequestContext, Usage
-from gateway.kernel.responses import RESPONSE
+from gateway.kernel.responses import RESPONSE, FileSearch
 from gateway.kernel.sse import sse_events
+from gateway.services.responses_wire.responses_citations import CitedEvents
 from gateway.services.responses_wire.responses_object import TERMINAL
 from gateway.services.responses_wire.responses_stream import ChatStreamTranslator
 
@@ -31,21 +33,29 @@ def record(ctx: RequestContext, response: dict[str, Any]) -> None:
 
 
 async def response_stream(ctx: RequestContext, body: dict[str, Any], chunks: ReplyStream,
-                          shown: list[dict[str, Any]]) -> AsyncGenerator[bytes, None]:
+                          shown: list[dict[str, Any]], search: FileSearch | None) -> AsyncGenerator[bytes, None]:
     """Numbered, framed events; one write per chat event."""
     translator, items = ChatStreamTranslator(body), _Prior(shown)
+    cite = CitedEvents(search) if search is not None else None
     seq = 0
+
+    def out(events: list[Event]) -> bytes:
+        nonlocal seq
+        placed = items.place(events)
+        frames, seq = _framed(ctx, cite(placed) if cite is not None else placed, seq)
+        return frames
+
     try:
         async for _, doc in sse_events(chunks):
             if doc is None:
                 continue
             items.note(doc)
-            frames, seq = _framed(ctx, items.place(translator.feed(doc)), seq)
+            frames = out(translator.feed(doc))
             if frames:
                 yield frames
             if translator.done:
                 return
-        frames, seq = _framed(ctx, items.place(translator.finish()), seq)
+        frames = out(translator.finish())
         if frames:
             yield frames
     finally:

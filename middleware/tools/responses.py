@@ -9,7 +9,8 @@ The Response's ``output`` shows what the loop did, in order: for each step that 
 ``function_call`` items then one ``function_call_output`` per call (what the model read: the tool's output,
 or why it did not run); then the final answer (a message, or the client-side ``function_call`` items
 handed back to the client). A call the gateway ran has its output beside it in the same ``output``; one
-for the client has none. The loop's trace is the Response's ``llmops`` field, as on chat.
+for the client has none. The loop's trace is the Response's ``llmops`` field, as on chat. With the rag
+stage's file search, its ``file_search_call`` item comes first and the answer carries the citations.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ from typing import Any
 import orjson
 
 from gateway.kernel.context import Reply, RequestContext
-from gateway.kernel.responses import new_id
+from gateway.kernel.errors import UnsupportedCapability
+from gateway.kernel.responses import FILE_SEARCH, FileSearch, new_id
+from gateway.services.responses_wire.responses_citations import cite_response
 from gateway.services.responses_wire.responses_object import from_completion, output_items
 from gateway.services.responses_wire.responses_request import chat_request
 from middleware.tools.catalog import ToolCatalog, ToolEntry
@@ -33,10 +36,12 @@ class ResponsesPlan:
     body: dict[str, Any]  # the Responses request, server-side tools as their function definitions
     chat: dict[str, Any]  # the same as a chat request, not streamed
     offer: Offer
+    search: FileSearch | None  # what the rag stage found for a ``file_search`` tool
 
 
-def plan(body: dict[str, Any], catalog: ToolCatalog) -> ResponsesPlan | None:
+def plan(ctx: RequestContext, catalog: ToolCatalog) -> ResponsesPlan | None:
     """``None`` when the request offers no server-side tool."""
+    body = ctx.body
     server: dict[str, ToolEntry] = {}
     tools: list[Any] = []
     for tool in body.get("tools") or ():
@@ -51,7 +56,16 @@ def plan(body: dict[str, Any], catalog: ToolCatalog) -> ResponsesPlan | None:
         return None
     echoed = {**body, "tools": tools}
     chat = chat_request(echoed, stream=False)
-    return ResponsesPlan(echoed, chat, Offer(server, list(chat.get("tools") or ())))
+    return ResponsesPlan(echoed, chat, Offer(server, list(chat.get("tools") or ())), served_search(ctx))
+
+
+def served_search(ctx: RequestContext) -> FileSearch | None:
+    """What the rag stage found; a ``file_search`` tool it did not serve cannot be served at all."""
+    fs = ctx.get(FILE_SEARCH)
+    if fs is None and any(isinstance(t, dict) and t.get("type") == "file_search" for t in ctx.body.get("tools") or ()):
+        raise UnsupportedCapability("file_search runs over the gateway's vector stores: it needs the 'rag' stage "
+                                    "in the chain.", param="tools")
+    return fs
 
 
 def function_tool(entry: ToolEntry) -> dict[str, Any]:
@@ -66,13 +80,15 @@ def answer(ctx: RequestContext, planned: ResponsesPlan, reply: Reply, steps: lis
         return reply
     shown = server_items(steps)
     if reply.stream is not None:
-        stream = response_stream(ctx, planned.body, reply.stream, shown)
+        stream = response_stream(ctx, planned.body, reply.stream, shown, planned.search)
         return Reply(stream=stream, media_type="text/event-stream", headers=reply.headers)
     completion = orjson.loads(reply.body)
     response = from_completion(planned.body, completion)
     response["output"] = [*shown, *response["output"]]
     if "llmops" in completion:
         response["llmops"] = completion["llmops"]
+    if planned.search is not None:
+        cite_response(response, planned.search)
     record(ctx, response)
     return Reply(body=orjson.dumps(response), headers=reply.headers)
 

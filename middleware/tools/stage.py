@@ -60,7 +60,7 @@ class ToolsStage:
 
     async def _responses(self, ctx: RequestContext, call_next: Handler) -> Reply:
         self._check_unknown(ctx.body.get("tools"))
-        planned = plan(ctx.body, self._catalog)
+        planned = plan(ctx, self._catalog)
         if planned is None:
             return await call_next(ctx)
         step = replace(ctx, route="chat", body=planned.chat, stream=False)

@@ -1,5 +1,5 @@
 """Server-side tools on ``POST /v1/responses``: the real ``openai`` client → a real gateway (with a
-response store on real PostgreSQL) → the simulator as the model, the ``python`` tool run in a bwrap
+response store and vector stores on real PostgreSQL) → the simulator as the model, the ``python`` tool run in a bwrap
 sandbox on a real ``llmops node``. Every Response and stream event is held to OpenAI's description.
 
 Policy as in ``test_agent_loop.py``: ``sk-agent`` may run anything, ``sk-trial`` only the calculator.
@@ -7,7 +7,9 @@ Policy as in ``test_agent_loop.py``: ``sk-agent`` may run anything, ``sk-trial``
 
 from __future__ import annotations
 
+import hashlib
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,6 +18,7 @@ import openai
 import pytest
 
 from tests.conftest import GatewayFactory
+from tests.gateway.services.vectorstores.fixtures import DOCUMENTS
 from tests.integration.test_agent_loop import DIGEST, QUESTION, gateway_config, node_drivers, start_node, wait_for_tools
 from tests.support.openapi import validate
 from tests.support.processes import ServerProcess, unavailable
@@ -31,7 +34,8 @@ WEATHER: Any = {"type": "function", "name": "get_weather", "description": "Weath
 
 @pytest.fixture(scope="module")
 def url(sim: ServerProcess, start_gateway: GatewayFactory, postgres_dsn: str) -> Iterator[str]:
-    config = {**gateway_config(sim.url, "bwrap"), "postgres": {"dsn": new_database(postgres_dsn, "rtools")}}
+    config = {**gateway_config(sim.url, "bwrap"), "postgres": {"dsn": new_database(postgres_dsn, "rtools")},
+              "chain": ["authn", "rag", "tools"]}
     gateway = start_gateway(config)
     node = start_node(gateway, "bwrap", "node-rtools")
     try:
@@ -121,3 +125,31 @@ def test_a_function_tool_with_only_a_registered_name_is_the_server_side_tool(url
     bare: Any = {"type": "function", "name": "python", "parameters": None, "strict": None}
     response = client_for(url).responses.create(model="sim-chat", input=QUESTION, tools=[bare])
     assert DIGEST in response.output_text and response.output[1].type == "function_call_output"
+
+
+@pytest.fixture(scope="module")
+def store(url: str) -> tuple[str, str]:
+    client = client_for(url)
+    file_id = client.files.create(file=("zebras.txt", DOCUMENTS["zebras.txt"]), purpose="assistants").id
+    store_id = client.vector_stores.create(name="animals").id
+    client.vector_stores.files.create(vector_store_id=store_id, file_id=file_id)
+    deadline = time.monotonic() + 60
+    while client.vector_stores.files.retrieve(file_id, vector_store_id=store_id).status == "in_progress":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    return store_id, file_id
+
+
+def test_file_search_and_a_server_side_tool_together(url: str, store: tuple[str, str]) -> None:
+    store_id, file_id = store
+    search: Any = {"type": "file_search", "vector_store_ids": [store_id]}
+    raw = client_for(url).responses.with_raw_response.create(
+        model="sim-chat", input='What coat do zebras have? And what is the SHA-256 of "zebra"?',
+        tools=[search, PYTHON])
+    body = json.loads(raw.http_response.text)
+    validate(body, "Response")
+    assert raw.headers["x-llmops-rag"] == "augmented"
+    assert [item["type"] for item in body["output"]] == [
+        "file_search_call", "function_call", "function_call_output", "message"]
+    assert hashlib.sha256(b"zebra").hexdigest() in raw.parse().output_text
+    assert body["output"][3]["content"][0]["annotations"][0]["file_id"] == file_id

@@ -10,16 +10,19 @@ import orjson
 import pytest
 
 from gateway.kernel.context import Reply, RequestContext
-from gateway.kernel.errors import InvalidRequest
+from gateway.kernel.errors import InvalidRequest, UnsupportedCapability
 from gateway.kernel.extension import parse_extension
 from gateway.kernel.policy import Decision
-from gateway.kernel.responses import RESPONSE
+from gateway.kernel.responses import FILE_SEARCH, RESPONSE, FileSearch
 from tests.middleware.tools.test_stage import ALLOW, Engine, Model, call, completion, stage
 from tests.routers.scheduler.fakes import FakeRunner
 from tests.support.openapi import validate
 from tests.support.responses_events import sse_events, types_of, validate_events
 
 PY: dict[str, Any] = {"type": "llmops_tool", "name": "python"}
+SEARCH: dict[str, Any] = {"type": "file_search", "vector_store_ids": ["vs_1"]}
+FOUND = FileSearch(("hi",), ({"file_id": "file-1", "filename": "a.txt", "text": "zebras", "score": 0.9,
+                              "attributes": {}},))
 LOOKUP: dict[str, Any] = {"type": "function", "name": "lookup", "parameters": {"type": "object"}, "strict": False}
 
 
@@ -154,3 +157,32 @@ async def test_a_stream_handing_back_a_client_call() -> None:
     assert events[-1]["type"] == "response.completed"
     assert [(i["type"], i["name"]) for i in final["output"]] == [("function_call", "lookup")]
     assert "response.function_call_arguments.done" in types_of(events)
+
+
+async def test_the_file_search_item_comes_first_and_the_answer_is_cited() -> None:
+    model = Model(completion(calls=[call("python", {"code": "1"})]), completion("see [file-1#0]"))
+    c = rctx([SEARCH, PY])
+    c.set(FILE_SEARCH, FOUND)  # as the rag stage leaves it
+    _, response = await whole(c, model)
+    assert [i["type"] for i in response["output"]] == [
+        "file_search_call", "function_call", "function_call_output", "message"]
+    assert response["output"][3]["content"][0]["annotations"][0]["file_id"] == "file-1"
+    assert all(t["type"] == "function" for t in model.bodies[0]["tools"])  # the gateway searched, not the model
+
+
+async def test_the_file_search_in_a_stream() -> None:
+    model = Model(completion(calls=[call("python", {"code": "1"})]), completion("see [file-1#0]"))
+    c = rctx([SEARCH, PY], stream=True)
+    c.set(FILE_SEARCH, FOUND)
+    events = await events_of(await stage(Engine(ALLOW))(c, model))
+    added = [(e["output_index"], e["item"]["type"]) for e in events if e["type"] == "response.output_item.added"]
+    assert added == [(0, "file_search_call"), (1, "function_call"), (2, "function_call_output"), (3, "message")]
+    assert "response.output_text.annotation.added" in types_of(events)
+    assert [i["type"] for i in events[-1]["response"]["output"]] == [
+        "file_search_call", "function_call", "function_call_output", "message"]
+
+
+async def test_file_search_without_the_rag_stage_is_a_400() -> None:
+    with pytest.raises(UnsupportedCapability) as info:
+        await stage(Engine(ALLOW))(rctx([SEARCH, PY]), Model())
+    assert info.value.param == "tools"
