@@ -1,8 +1,9 @@
 """The rag stage on ``POST /v1/responses`` (OpenAI's ``file_search`` over the gateway's vector stores).
 
 The query is the last user message; the retrieved context goes in as a system message item before it;
-what was found is left in ``FILE_SEARCH`` for the backend adapter, which shows it as a
-``file_search_call`` output item and ``file_citation`` annotations (``routers/backends/responses_citations.py``).
+what was found is left in ``FILE_SEARCH`` for the backend adapter (or the tools stage), which shows it as a
+``file_search_call`` output item and ``file_citation`` annotations
+(``gateway/services/responses_wire/responses_citations.py``).
 """
 
 from __future__ import annotations

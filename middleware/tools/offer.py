@@ -7,6 +7,9 @@ A tool is server-side (run by the gateway on a node) when it names a registered 
 
 Anything else (a function tool with its own ``parameters``) is a client-side tool and passes
 through untouched. Server-side entries are replaced by the full function definitions.
+
+On ``POST /v1/responses`` function tools are flat (``{"type": "function", "name": "python"}``), and a
+registered name with no (or null) ``parameters`` asks for the server-side tool (``flat_server_name``).
 """
 
 from __future__ import annotations
@@ -39,6 +42,16 @@ def server_name(tool: Any, catalog: ToolCatalog) -> str | None:
         name = fn.get("name") if "parameters" not in fn else None
     else:
         return None
+    return name if isinstance(name, str) and catalog.get(name) is not None else None
+
+
+def flat_server_name(tool: Any, catalog: ToolCatalog) -> str | None:
+    """As ``server_name``, for a tool in the Responses API's flat shape."""
+    if not isinstance(tool, dict) or tool.get("type") not in (EXTENSION_TYPE, "function"):
+        return None
+    if tool["type"] == "function" and tool.get("parameters") is not None:
+        return None
+    name = tool.get("name")
     return name if isinstance(name, str) and catalog.get(name) is not None else None
 
 

@@ -3,11 +3,16 @@
 A request with no server-side tool (see ``offer.py``) passes through untouched. Otherwise the stage
 rewrites ``tools`` to the full definitions and calls the rest of the chain once per model step
 (non-stream), returning the final answer with a trace. Loop limits come from ``ctx.extension``.
+
+Routes ``chat`` and ``responses``: a Responses request is run as its chat translation (the steps go to
+the router on route ``chat``) and its answer comes back as a Response (``responses.py``).
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import replace
+from typing import Any
 
 from gateway.kernel.chain import Handler
 from gateway.kernel.config import Settings
@@ -18,9 +23,10 @@ from middleware.tools.authorize import ToolAuthorizer
 from middleware.tools.calls import CallState, ToolCalls
 from middleware.tools.catalog import ToolCatalog
 from middleware.tools.loop import AgentLoop, LoopRun
-from middleware.tools.offer import make_offer, unknown_extension_tools
+from middleware.tools.offer import Offer, make_offer, unknown_extension_tools
 from middleware.tools.options import loop_options
 from middleware.tools.pricing import price_of
+from middleware.tools.responses import answer, plan
 
 _NOT_FORWARDED = ("stream", "stream_options")
 
@@ -34,25 +40,47 @@ class ToolsStage:
         self._loop = loop
 
     async def __call__(self, ctx: RequestContext, call_next: Handler) -> Reply:
+        if ctx.route == "responses":
+            return await self._responses(ctx, call_next)
         if ctx.route != "chat":
             return await call_next(ctx)
         tools = ctx.body.get("tools")
+        self._check_unknown(tools)
         offer = make_offer(tools, self._catalog)
         if offer is None:
-            unknown = unknown_extension_tools(tools, self._catalog)
-            if unknown:
-                raise InvalidRequest(f"Unknown server-side tool {unknown[0]!r}.", param="tools")
             return await call_next(ctx)
         if (ctx.body.get("n") or 1) != 1:
             raise InvalidRequest("Server-side tools need n = 1.", param="n")
-        options = loop_options(ctx.extension, self._settings.tools)
-        state = CallState(ctx, offer, options, time.monotonic() + options.max_time_s)
         base = {k: v for k, v in ctx.body.items() if k not in _NOT_FORWARDED}
         base["tools"] = offer.tools
-        run = LoopRun(state, base, price_of(self._settings, ctx.model), list(ctx.body.get("messages") or []))
+        run = self._run(ctx, offer, base)
         include_usage = bool((ctx.body.get("stream_options") or {}).get("include_usage"))
         wants_stream, ctx.stream = ctx.stream, False
         return await self._loop.run(run, call_next, wants_stream, include_usage)
+
+    async def _responses(self, ctx: RequestContext, call_next: Handler) -> Reply:
+        self._check_unknown(ctx.body.get("tools"))
+        planned = plan(ctx, self._catalog)
+        if planned is None:
+            return await call_next(ctx)
+        step = replace(ctx, route="chat", body=planned.chat, stream=False)
+        run = self._run(step, planned.offer, planned.chat)
+        asked = len(run.messages)
+        reply = await self._loop.run(run, call_next, ctx.stream, include_usage=True)
+        ctx.usage, ctx.served_model, ctx.backend = step.usage, step.served_model, step.backend
+        ctx.upstream_model = step.upstream_model
+        return answer(ctx, planned, reply, run.messages[asked:])
+
+    def _run(self, ctx: RequestContext, offer: Offer, base: dict[str, Any]) -> LoopRun:
+        options = loop_options(ctx.extension, self._settings.tools)
+        state = CallState(ctx, offer, options, time.monotonic() + options.max_time_s)
+        messages = list(base.get("messages") or [])
+        return LoopRun(state, base, price_of(self._settings, ctx.model), messages)
+
+    def _check_unknown(self, tools: Any) -> None:
+        unknown = unknown_extension_tools(tools, self._catalog)
+        if unknown:
+            raise InvalidRequest(f"Unknown server-side tool {unknown[0]!r}.", param="tools")
 
 
 def build(services: Services) -> ToolsStage:

@@ -19,11 +19,11 @@ from gateway.kernel.context import Reply, ReplyStream, RequestContext, Usage
 from gateway.kernel.errors import UnsupportedCapability, UpstreamError
 from gateway.kernel.responses import FILE_SEARCH, RESPONSE, FileSearch
 from gateway.kernel.sse import sse_events
-from routers.backends.responses_citations import CitedEvents, cite_response
+from gateway.services.responses_wire.responses_citations import CitedEvents, cite_response
+from gateway.services.responses_wire.responses_object import TERMINAL, from_completion
+from gateway.services.responses_wire.responses_request import chat_request
+from gateway.services.responses_wire.responses_stream import ChatStreamTranslator
 from routers.backends.responses_native import native_request, patch
-from routers.backends.responses_object import TERMINAL, from_completion
-from routers.backends.responses_request import chat_request
-from routers.backends.responses_stream import ChatStreamTranslator
 
 Send = Callable[[RequestContext, str], Awaitable[Reply]]
 Events = AsyncGenerator[list[dict[str, Any]], None]

@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from gateway.kernel.responses import as_items
-from routers.backends.responses_object import conversation_id, echo_tools
-from routers.backends.responses_request import GATEWAY_TOOLS
+from gateway.services.responses_wire.responses_object import conversation_id, echo_tools
+from gateway.services.responses_wire.responses_request import GATEWAY_TOOLS
 
 GATEWAY_FIELDS = frozenset({"previous_response_id", "conversation", "background", "llmops"})
 GATEWAY_INCLUDES = frozenset({"file_search_call.results"})

@@ -28,7 +28,7 @@ from gateway.kernel.extension import parse_extension
 from gateway.kernel.observability.exchange import exchange_of
 from gateway.kernel.responses import RESPONSE, as_items, new_id
 from gateway.kernel.schemas import ResponsesRequest
-from routers.backends.responses_object import envelope
+from gateway.services.responses_wire.responses_object import envelope
 
 if TYPE_CHECKING:
     from gateway.wiring import Gateway

@@ -1,6 +1,7 @@
 """Files by id in a Responses input (``input_file``/``input_image`` with ``file_id``): read from the
 gateway's Files (the caller's tenant; the policy's ``files`` action) and inlined as data URLs, so any
-backend can be given them (chat backends get a file's text, ``routers/backends/responses_request.py``)."""
+backend can be given them (chat backends get a file's text,
+``gateway/services/responses_wire/responses_request.py``)."""
 
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ from gateway.kernel.errors import GatewayError, InvalidRequest, NotFound
 from gateway.kernel.response_state import ConversationStore, ResponseStore
 from gateway.kernel.responses import RESPONSE
 from gateway.kernel.schemas import ResponsesRequest
-from routers.backends.responses_object import conversation_id
+from gateway.services.responses_wire.responses_object import conversation_id
 
 
 class ResponseState:

@@ -261,6 +261,8 @@ async def test_node_failure_without_retry_is_a_clear_error() -> None:
 async def test_unknown_extension_tool_and_n_are_rejected() -> None:
     with pytest.raises(InvalidRequest, match="Unknown server-side tool 'nope'"):
         await run(stage(Engine(ALLOW)), ctx([{"type": "llmops_tool", "name": "nope"}]), Model())
+    with pytest.raises(InvalidRequest, match="Unknown server-side tool 'nope'"):  # beside a known one too
+        await run(stage(Engine(ALLOW)), ctx([PY, {"type": "llmops_tool", "name": "nope"}]), Model())
     with pytest.raises(InvalidRequest, match="n = 1"):
         await run(stage(Engine(ALLOW)), ctx([PY], n=2), Model())
     with pytest.raises(InvalidRequest, match="llmops.max_steps"):

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from gateway.kernel.errors import InvalidRequest, UnsupportedCapability
+from gateway.services.responses_wire.responses_request import chat_request
 from routers.backends.responses_native import native_request, patch
-from routers.backends.responses_request import chat_request
 
 WEATHER: dict[str, Any] = {"type": "function", "name": "get_weather", "description": "Weather now",
                            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},

@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 from gateway.kernel.responses import new_id
-from routers.backends.responses_object import (
+from gateway.services.responses_wire.responses_object import (
     call_item,
     envelope,
     failed,

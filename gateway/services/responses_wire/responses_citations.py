@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from gateway.kernel.responses import FileSearch, new_id
-from routers.backends.responses_object import TERMINAL
+from gateway.services.responses_wire.responses_object import TERMINAL
 
 Event = dict[str, Any]
 

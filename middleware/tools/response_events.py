@@ -1,0 +1,113 @@
+"""The agent loop's chat SSE as Responses events, for a ``POST /v1/responses`` stream with server-side tools.
+
+The loop's stream (its final step relayed as it arrives, or SSE built from its answer) goes through the
+chat → Responses stream translator. The items of the steps that ran tools come first in the Response:
+they are sent whole (``output_item.added`` and ``.done``) right after ``response.in_progress``, the
+answer's items are numbered after them, and the terminal event's Response lists them all, with the
+loop's trace (``llmops``, from the last choice chunk). The rag stage's file search shows as on the
+router's adapter (``CitedEvents``: its item first, citations on the answer). The final Response is
+recorded (``RESPONSE``, usage) before its event goes out, as the adapter does, so the endpoint keeps it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from typing import Any
+
+import orjson
+
+from gateway.kernel.context import ReplyStream, RequestContext, Usage
+from gateway.kernel.responses import RESPONSE, FileSearch
+from gateway.kernel.sse import sse_events
+from gateway.services.responses_wire.responses_citations import CitedEvents
+from gateway.services.responses_wire.responses_object import TERMINAL
+from gateway.services.responses_wire.responses_stream import ChatStreamTranslator
+
+Event = dict[str, Any]
+
+
+def record(ctx: RequestContext, response: dict[str, Any]) -> None:
+    """The final Response, for the endpoint to keep, and its usage (every step's) for limits and logs."""
+    ctx.set(RESPONSE, response)
+    ctx.usage = Usage.from_json(response.get("usage")) or ctx.usage
+
+
+async def response_stream(ctx: RequestContext, body: dict[str, Any], chunks: ReplyStream,
+                          shown: list[dict[str, Any]], search: FileSearch | None) -> AsyncGenerator[bytes, None]:
+    """Numbered, framed events; one write per chat event."""
+    translator, items = ChatStreamTranslator(body), _Prior(shown)
+    cite = CitedEvents(search) if search is not None else None
+    seq = 0
+
+    def out(events: list[Event]) -> bytes:
+        nonlocal seq
+        placed = items.place(events)
+        frames, seq = _framed(ctx, cite(placed) if cite is not None else placed, seq)
+        return frames
+
+    try:
+        async for _, doc in sse_events(chunks):
+            if doc is None:
+                continue
+            items.note(doc)
+            frames = out(translator.feed(doc))
+            if frames:
+                yield frames
+            if translator.done:
+                return
+        frames = out(translator.finish())
+        if frames:
+            yield frames
+    finally:
+        await chunks.aclose()
+
+
+def _framed(ctx: RequestContext, events: list[Event], seq: int) -> tuple[bytes, int]:
+    frames: list[bytes] = []
+    for event in events:
+        kind = event["type"]
+        if kind in TERMINAL:
+            record(ctx, event["response"])
+        event["sequence_number"] = seq
+        seq += 1
+        frames.append(b"event: " + kind.encode() + b"\ndata: " + orjson.dumps(event) + b"\n\n")
+    return b"".join(frames), seq
+
+
+class _Prior:
+    """The tool steps' items, placed before the answer's."""
+
+    __slots__ = ("items", "trace")
+
+    def __init__(self, items: list[dict[str, Any]]) -> None:
+        self.items = items
+        self.trace: Any = None
+
+    def note(self, chunk: dict[str, Any]) -> None:
+        if "llmops" in chunk:
+            self.trace = chunk["llmops"]
+
+    def place(self, events: list[Event]) -> list[Event]:
+        out: list[Event] = []
+        for event in events:
+            if "output_index" in event:
+                event["output_index"] += len(self.items)
+            out.append(event)
+            if event["type"] == "response.in_progress":
+                out += self._sent()
+            elif event["type"] in TERMINAL:
+                self._finish(event["response"])
+        return out
+
+    def _sent(self) -> list[Event]:
+        events: list[Event] = []
+        for index, item in enumerate(self.items):
+            events.append({"type": "response.output_item.added", "output_index": index,
+                           "item": {**item, "status": "in_progress"}})
+            events.append({"type": "response.output_item.done", "output_index": index, "item": item})
+        return events
+
+    def _finish(self, response: dict[str, Any]) -> None:
+        response["output"] = [*self.items, *response["output"]]
+        if self.trace is not None:
+            response["llmops"] = self.trace
