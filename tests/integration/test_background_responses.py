@@ -1,7 +1,7 @@
 """``background: true`` end to end: real gateway processes on a real PostgreSQL database of this module's
 own, the simulator (made slow through its ``/_sim/config`` where a run must still be going), the openai
 SDK. Created, polled, streamed and resumed, cancelled, refused by the chain, isolated by tenant, and a
-gateway SIGKILLed mid-run whose work the next process finishes or fails with the reason."""
+gateway SIGKILLed (or stopped) mid-run whose work the next process finishes or fails with the reason."""
 
 from __future__ import annotations
 
@@ -270,25 +270,29 @@ def test_another_tenants_background_response_is_a_404(gateway: ServerProcess) ->
     assert settled(gateway, mine.id)["status"] == "completed"
 
 
-@pytest.mark.parametrize(("max_attempts", "outcome"), [(2, "completed"), (1, "failed")])
-def test_work_of_a_sigkilled_gateway_is_finished_or_failed_by_the_next(
+@pytest.mark.parametrize(("stop", "max_attempts", "outcome"), [
+    (signal.SIGKILL, 2, "completed"),  # its lease expires; re-queued once, re-run by the next process
+    (signal.SIGKILL, 1, "failed"),  # no attempt left: failed with the reason
+    (signal.SIGTERM, 1, "completed"),  # a graceful stop gives the work back without counting the attempt
+], ids=["sigkill-rerun", "sigkill-failed", "sigterm-rerun"])
+def test_work_of_a_stopped_gateway_is_finished_or_failed_by_the_next(
         start_gateway: GatewayFactory, sim: ServerProcess, postgres_dsn: str, rules: Path,
-        slow: Callable[[float], None], max_attempts: int, outcome: str) -> None:
-    dsn = new_database(postgres_dsn, "sigkill")
+        slow: Callable[[float], None], stop: signal.Signals, max_attempts: int, outcome: str) -> None:
+    dsn = new_database(postgres_dsn, "stopped")
     config = gateway_config(sim.url, dsn, rules, max_attempts=max_attempts)
-    slow(400)  # about 14 s of answer: still running when the gateway is killed
+    slow(400)  # about 14 s of answer: still running when the gateway is stopped
     first = start_gateway(config)
     response = client(first).responses.create(model="sim-chat", input="Interrupted " * 25, background=True)
     running(first, dsn, response.id)
-    first.signal(signal.SIGKILL)
-    assert first.proc is not None and first.proc.wait(30) == -signal.SIGKILL
+    first.signal(stop)
+    assert first.proc is not None and first.proc.wait(30) == (-stop if stop == signal.SIGKILL else 0)
     slow(0)
     second = start_gateway(config)
     final = settled(second, response.id)
     events = replay(second, response.id)
     validate_events(events)
     assert final["status"] == outcome and events[-1]["response"] == final
-    if outcome == "completed":  # re-run from the start: its events follow those of the killed run
+    if outcome == "completed":  # re-run from the start: its events follow those of the stopped run
         assert events[-1]["type"] == "response.completed" and final["output"]
         assert types_of(events).count("response.created") == 2
     else:
