@@ -115,6 +115,13 @@ def stored_events(dsn: str, response_id: str) -> int:
     return int(row[0]) if row else 0
 
 
+def status_in_database(dsn: str, response_id: str) -> str:
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute("SELECT response ->> 'status' FROM llmops_responses WHERE id = %s",
+                           (response_id,)).fetchone()
+    return str(row[0]) if row else ""
+
+
 def running(gateway: ServerProcess, dsn: str, response_id: str) -> None:
     """Wait until the run is in progress with at least one event stored."""
     deadline = time.monotonic() + 30
@@ -288,6 +295,10 @@ def test_work_of_a_stopped_gateway_is_finished_or_failed_by_the_next(
     assert first.proc is not None and first.proc.wait(30) == (-stop if stop == signal.SIGKILL else 0)
     slow(0)
     second = start_gateway(config)
+    deadline = time.monotonic() + 60  # no request yet: the new process recovers and runs from its start
+    while status_in_database(dsn, response.id) not in FINAL:
+        assert time.monotonic() < deadline, "the new process did not take the work up"
+        time.sleep(0.05)
     final = settled(second, response.id)
     events = replay(second, response.id)
     validate_events(events)
