@@ -193,10 +193,11 @@ def test_unknown_model_is_a_404(client: openai.OpenAI) -> None:
     assert isinstance(err.value.body, dict) and err.value.body["code"] == "model_not_found"
 
 
-def test_without_storage_previous_response_id_is_a_400(client: openai.OpenAI) -> None:
-    with pytest.raises(openai.BadRequestError) as err:
+def test_an_unknown_previous_response_id_is_a_404(client: openai.OpenAI) -> None:
+    # no database configured: the embedded one keeps the state, so the id is looked up, and missing
+    with pytest.raises(openai.NotFoundError) as err:
         client.responses.create(model="sim-chat", input="x", previous_response_id="resp_123")
-    assert isinstance(err.value.body, dict) and err.value.body["code"] == "storage_not_configured"
+    assert isinstance(err.value.body, dict) and err.value.body["code"] == "previous_response_not_found"
 
 
 def test_authentication_is_required(gateway: ServerProcess) -> None:
