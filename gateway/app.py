@@ -35,6 +35,7 @@ from gateway.http.nodes import NodeAdmin
 from gateway.http.openai_json import JsonEndpoint, TranscriptionEndpoint
 from gateway.http.openapi import Api, describe
 from gateway.http.parsing import validate
+from gateway.http.responses_api.background import BackgroundResponses
 from gateway.http.responses_api.endpoint import ResponsesEndpoint
 from gateway.http.responses_api.files import InputFiles
 from gateway.http.responses_api.state import ResponseState
@@ -138,7 +139,8 @@ def _openai(door: FrontDoor, gateway: Gateway) -> list[DoorRoute]:
     transcriptions = TranscriptionEndpoint(gateway, s.server.max_body_bytes)
     services = gateway.services
     state = ResponseState(services.responses.responses, services.responses.conversations)
-    responses = ResponsesEndpoint(gateway, InputFiles(services.vector_stores, services.gate), state)
+    background = BackgroundResponses(services.responses, s.routing.region_header)
+    responses = ResponsesEndpoint(gateway, InputFiles(services.vector_stores, services.gate), state, background)
     return [
         door.raw("/v1/chat/completions", "POST", Door("key", "chat", "chat", chain=True), chat.handle,
                  Api("Create a chat completion", body=ChatCompletionRequest, reply=t.ChatCompletion, stream=True)),

@@ -7,6 +7,7 @@ Built once at startup, in this order, and only what the configuration uses::
       → response state (Responses, Conversations, background queue: opened on first use)
       → backends (routers.backends.BACKEND_TYPES) → model registry → health checks
       → stages (middleware.stages.STAGES, in chain order) → router (terminal)
+      → background responses (gateway/http/responses_api/worker.py; run on the response state)
 
 Everything that holds a socket, a process or a task is closed by ``Gateway.aclose`` in reverse.
 """
@@ -21,6 +22,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gateway.embedded import config_dir
+from gateway.http.responses_api.files import InputFiles
+from gateway.http.responses_api.state import ResponseState as History
+from gateway.http.responses_api.worker import BackgroundWorker
 from gateway.kernel.chain import Handler, compose
 from gateway.kernel.config import BackendSettings, ConfigError, Settings
 from gateway.kernel.config.sections.policy import PolicySettings
@@ -284,7 +288,19 @@ class Gateway:
         stages = [build_stage(name, services) for name in s.chain]
         router = Router(self.registry, s.routing, self.metrics, gate=services.gate)
         self.handler = compose(stages, router)
+        self._serve_background(services)
         self.log.info("gateway_started", backends=len(self.backends), models=len(s.models), chain=list(s.chain))
+
+    def _serve_background(self, services: Services) -> None:
+        """Run background responses in this process: from the start when the database is a configured
+        server (or already open for keys), else from the state's first use; stopped first on shutdown."""
+        state = services.responses
+        history = History(state.responses, state.conversations)
+        state.serve_background(BackgroundWorker(self, InputFiles(services.vector_stores, services.gate), history,
+                                                state))
+        if self.settings.postgres.dsn is not None or self.settings.auth.store == "postgres":
+            state.open_soon()
+        self.resources.push_async_callback(state.aclose)
 
     async def aclose(self) -> None:
         await self.resources.aclose()

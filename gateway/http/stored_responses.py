@@ -34,7 +34,6 @@ class StoredResponsesApi:
 
     def __init__(self, state: ResponseState) -> None:
         self._state = state
-        self._poll_s = state.settings.background.poll_interval_s
 
     async def get(self, request: Request, principal: Principal | None) -> Response:
         response_id, tenant = response_id_of(request), tenant_of(principal)
@@ -51,8 +50,7 @@ class StoredResponsesApi:
             return Response(orjson.dumps(stored.response), media_type=JSON)
         if stored.response.get("background") is not True:
             raise InvalidRequest("Only responses created with background can be streamed again.", param="stream")
-        return StreamingResponse(self._follow(tenant, response_id, after), media_type="text/event-stream",
-                                 headers={"cache-control": "no-cache", "x-accel-buffering": "no"})
+        return event_stream(self._state, tenant, response_id, after)
 
     async def delete(self, request: Request, principal: Principal | None) -> Any:
         response_id = response_id_of(request)
@@ -79,33 +77,40 @@ class StoredResponsesApi:
             raise InvalidRequest("Only responses created with background can be cancelled.", param="response_id")
         return response
 
-    async def _follow(self, tenant: str, response_id: str, after: int) -> AsyncIterator[bytes]:
-        idle = 0.0
-        while True:
-            try:
-                found = await self._state.queue.events_after(tenant, response_id, after)
-            except GatewayError as err:
-                yield _sse({"type": "error", "code": err.code, "message": err.message, "param": None,
-                            "sequence_number": after + 1})
+
+def event_stream(state: ResponseState, tenant: str, response_id: str, after: int) -> StreamingResponse:
+    """SSE of a background response's stored events numbered above ``after``, then of new ones."""
+    return StreamingResponse(_follow(state, tenant, response_id, after), media_type="text/event-stream",
+                             headers={"cache-control": "no-cache", "x-accel-buffering": "no"})
+
+
+async def _follow(state: ResponseState, tenant: str, response_id: str, after: int) -> AsyncIterator[bytes]:
+    poll_s, idle = state.settings.background.poll_interval_s, 0.0
+    while True:
+        try:
+            found = await state.queue.events_after(tenant, response_id, after)
+        except GatewayError as err:
+            yield _sse({"type": "error", "code": err.code, "message": err.message, "param": None,
+                        "sequence_number": after + 1})
+            return
+        if found is None:
+            return
+        status, events = found
+        for event in events:
+            yield _sse(event)
+            after = int(event.get("sequence_number", after + 1))
+            if event.get("type") in FINAL_EVENTS:
                 return
-            if found is None:
-                return
-            status, events = found
-            for event in events:
-                yield _sse(event)
-                after = int(event.get("sequence_number", after + 1))
-                if event.get("type") in FINAL_EVENTS:
-                    return
-            if events:
-                idle = 0.0
-                continue
-            if status in TERMINAL:
-                return
-            await asyncio.sleep(self._poll_s)
-            idle += self._poll_s
-            if idle >= _KEEPALIVE_S:
-                idle = 0.0
-                yield b": keep-alive\n\n"
+        if events:
+            idle = 0.0
+            continue
+        if status in TERMINAL:
+            return
+        await asyncio.sleep(poll_s)
+        idle += poll_s
+        if idle >= _KEEPALIVE_S:
+            idle = 0.0
+            yield b": keep-alive\n\n"
 
 
 def response_id_of(request: Request) -> str:

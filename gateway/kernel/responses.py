@@ -7,6 +7,8 @@ its ``input`` always a list of items once the endpoint has read it).
                  the endpoint stores it (a cached reply has none: the endpoint reads the body).
 ``FILE_SEARCH``  what the gateway's own file search found (the rag stage sets it), for the adapter to
                  show as a ``file_search_call`` output item and ``file_citation`` annotations.
+``IDENTITY``     the id and creation time the Response already has (a background response, stored when
+                 it was queued): the adapter uses them instead of minting new ones.
 """
 
 from __future__ import annotations
@@ -25,8 +27,15 @@ class FileSearch:
     include_results: bool = False  # ``include: ["file_search_call.results"]``
 
 
+@dataclass(frozen=True, slots=True)
+class ResponseIdentity:
+    id: str
+    created_at: int  # unix seconds
+
+
 RESPONSE: StateKey[dict[str, Any]] = StateKey("responses.response")
 FILE_SEARCH: StateKey[FileSearch] = StateKey("responses.file_search")
+IDENTITY: StateKey[ResponseIdentity] = StateKey("responses.identity")
 
 TEXT_PARTS = frozenset({"input_text", "output_text", "text", "refusal"})
 

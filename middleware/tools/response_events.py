@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 
 from gateway.kernel.context import ReplyStream, RequestContext, Usage
-from gateway.kernel.responses import RESPONSE, FileSearch
+from gateway.kernel.responses import IDENTITY, RESPONSE, FileSearch
 from gateway.kernel.sse import sse_events
 from gateway.services.responses_wire.responses_citations import CitedEvents
 from gateway.services.responses_wire.responses_object import TERMINAL
@@ -35,7 +35,7 @@ def record(ctx: RequestContext, response: dict[str, Any]) -> None:
 async def response_stream(ctx: RequestContext, body: dict[str, Any], chunks: ReplyStream,
                           shown: list[dict[str, Any]], search: FileSearch | None) -> AsyncGenerator[bytes, None]:
     """Numbered, framed events; one write per chat event."""
-    translator, items = ChatStreamTranslator(body), _Prior(shown)
+    translator, items = ChatStreamTranslator(body, ctx.get(IDENTITY)), _Prior(shown)
     cite = CitedEvents(search) if search is not None else None
     seq = 0
 

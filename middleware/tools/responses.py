@@ -22,7 +22,7 @@ import orjson
 
 from gateway.kernel.context import Reply, RequestContext
 from gateway.kernel.errors import UnsupportedCapability
-from gateway.kernel.responses import FILE_SEARCH, FileSearch, new_id
+from gateway.kernel.responses import FILE_SEARCH, IDENTITY, FileSearch, new_id
 from gateway.services.responses_wire.responses_citations import cite_response
 from gateway.services.responses_wire.responses_object import from_completion, output_items
 from gateway.services.responses_wire.responses_request import chat_request
@@ -83,7 +83,7 @@ def answer(ctx: RequestContext, planned: ResponsesPlan, reply: Reply, steps: lis
         stream = response_stream(ctx, planned.body, reply.stream, shown, planned.search)
         return Reply(stream=stream, media_type="text/event-stream", headers=reply.headers)
     completion = orjson.loads(reply.body)
-    response = from_completion(planned.body, completion)
+    response = from_completion(planned.body, completion, ctx.get(IDENTITY))
     response["output"] = [*shown, *response["output"]]
     if "llmops" in completion:
         response["llmops"] = completion["llmops"]

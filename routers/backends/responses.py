@@ -17,7 +17,7 @@ import orjson
 
 from gateway.kernel.context import Reply, ReplyStream, RequestContext, Usage
 from gateway.kernel.errors import UnsupportedCapability, UpstreamError
-from gateway.kernel.responses import FILE_SEARCH, RESPONSE, FileSearch
+from gateway.kernel.responses import FILE_SEARCH, IDENTITY, RESPONSE, FileSearch, ResponseIdentity
 from gateway.kernel.sse import sse_events
 from gateway.services.responses_wire.responses_citations import CitedEvents, cite_response
 from gateway.services.responses_wire.responses_object import TERMINAL, from_completion
@@ -32,24 +32,27 @@ SSE = "text/event-stream"
 
 async def over_chat(send: Send, ctx: RequestContext, upstream_model: str) -> Reply:
     body, fs = ctx.body, served_search(ctx)
+    identity = ctx.get(IDENTITY)
     chat = replace(ctx, route="chat", body=chat_request(body, ctx.stream))
     reply = await send(chat, upstream_model)
     if reply.stream is not None:
-        return Reply(stream=framed(ctx, _translated(reply.stream, body), fs), media_type=SSE, headers=reply.headers)
+        return Reply(stream=framed(ctx, _translated(reply.stream, body, identity), fs), media_type=SSE,
+                     headers=reply.headers)
     ctx.usage = chat.usage
     if reply.status != 200:
         return reply
-    return _whole(ctx, from_completion(body, _document(reply.body, ctx)), fs, reply)
+    return _whole(ctx, from_completion(body, _document(reply.body, ctx), identity), fs, reply)
 
 
 async def native(send: Send, ctx: RequestContext, upstream_model: str) -> Reply:
-    body, fs = ctx.body, served_search(ctx)
+    body, fs, identity = ctx.body, served_search(ctx), ctx.get(IDENTITY)
     reply = await send(replace(ctx, body=native_request(body)), upstream_model)
     if reply.stream is not None:
-        return Reply(stream=framed(ctx, _patched(reply.stream, body), fs), media_type=SSE, headers=reply.headers)
+        return Reply(stream=framed(ctx, _patched(reply.stream, body, identity), fs), media_type=SSE,
+                     headers=reply.headers)
     if reply.status != 200:
         return reply
-    return _whole(ctx, patch(_document(reply.body, ctx), body), fs, reply)
+    return _whole(ctx, patch(_document(reply.body, ctx), body, identity), fs, reply)
 
 
 def served_search(ctx: RequestContext) -> FileSearch | None:
@@ -83,9 +86,9 @@ def _whole(ctx: RequestContext, response: dict[str, Any], fs: FileSearch | None,
     return Reply(body=orjson.dumps(response), headers=reply.headers)
 
 
-async def _translated(chunks: ReplyStream, body: dict[str, Any]) -> Events:
+async def _translated(chunks: ReplyStream, body: dict[str, Any], identity: ResponseIdentity | None) -> Events:
     """The events of each relayed piece of the chat stream, in one batch (one write to the client)."""
-    translator = ChatStreamTranslator(body)
+    translator = ChatStreamTranslator(body, identity)
     pending = b""
     try:
         async for chunk in chunks:
@@ -120,7 +123,7 @@ def _data_of(event: bytes) -> dict[str, Any] | None:
     return doc if isinstance(doc, dict) else None
 
 
-async def _patched(chunks: ReplyStream, body: dict[str, Any]) -> Events:
+async def _patched(chunks: ReplyStream, body: dict[str, Any], identity: ResponseIdentity | None) -> Events:
     try:
         async for _, doc in sse_events(chunks):
             if doc is None:
@@ -129,7 +132,7 @@ async def _patched(chunks: ReplyStream, body: dict[str, Any]) -> Events:
                 err = doc["error"]
                 doc = {"type": "error", "code": err.get("code"), "message": str(err.get("message")), "param": None}
             elif isinstance(doc.get("response"), dict):
-                patch(doc["response"], body)
+                patch(doc["response"], body, identity)
             yield [doc]
     finally:
         await chunks.aclose()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.kernel.responses import as_items
+from gateway.kernel.responses import ResponseIdentity, as_items
 from gateway.services.responses_wire.responses_object import conversation_id, echo_tools
 from gateway.services.responses_wire.responses_request import GATEWAY_TOOLS
 
@@ -37,8 +37,12 @@ def native_request(body: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def patch(response: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
-    """The backend's Response, echoing what the gateway kept from it (in place)."""
+def patch(response: dict[str, Any], body: dict[str, Any], identity: ResponseIdentity | None = None) -> dict[str, Any]:
+    """The backend's Response, echoing what the gateway kept from it (in place); with the id and
+    creation time it already has, if it has them (a background response)."""
+    if identity is not None:
+        response["id"], response["created_at"] = identity.id, identity.created_at
+    response["background"] = body.get("background") is True
     response["previous_response_id"] = body.get("previous_response_id")
     response["store"] = body.get("store") is not False
     response["tools"] = echo_tools(body.get("tools"))

@@ -39,8 +39,10 @@ def gateway_config(sim_url: str, dsn: str) -> dict[str, object]:
         auth={"static_keys": [{"key": KEY_A, "key_id": "a", "tenant": "team-a"},
                               {"key": KEY_B, "key_id": "b", "tenant": "team-b"}]},
         postgres={"dsn": dsn},
+        # concurrency 0: this gateway runs no background work (the tests' own runners do), but recovers it
         responses={"retention_days": 1, "sweep_interval_s": 0.2,
-                   "background": {"poll_interval_s": 0.05, "recover_interval_s": 0.2, "max_attempts": 1}},
+                   "background": {"poll_interval_s": 0.05, "recover_interval_s": 0.2, "max_attempts": 1,
+                                  "concurrency": 0}},
     )
 
 

@@ -1,5 +1,7 @@
 """``POST /v1/responses``: parse and check once, resolve the model, prepend the stored history, inline
-files by id, run the chain (route ``responses``), keep the result.
+files by id, run the chain (route ``responses``), keep the result. With ``background: true`` the
+checks and the model come first as well, then the request is queued (``background.py``) and the
+queued Response (or, with ``stream``, its events as they are stored) is the answer.
 
 The router's backends do the rest: translation over chat, or pass-through to a backend that speaks
 the API (``routers/backends/responses.py``). ``ctx.body["input"]`` is the history and the caller's
@@ -19,11 +21,13 @@ from starlette.responses import Response
 
 from gateway.http.openai_json import resolve_model
 from gateway.http.parsing import parse_object, validate
-from gateway.http.responses import reply_response
+from gateway.http.responses import JSON, reply_response
+from gateway.http.responses_api.background import BackgroundResponses
 from gateway.http.responses_api.files import InputFiles
 from gateway.http.responses_api.items import check_request, own_items
 from gateway.http.responses_api.state import ResponseState
 from gateway.kernel.context import Principal, Reply, RequestContext, tenant_of
+from gateway.kernel.errors import InvalidRequest
 from gateway.kernel.extension import parse_extension
 from gateway.kernel.observability.exchange import exchange_of
 from gateway.kernel.responses import RESPONSE, as_items, new_id
@@ -37,10 +41,12 @@ _RESULT_FIELDS = ("status", "completed_at", "error", "incomplete_details", "outp
 
 
 class ResponsesEndpoint:
-    def __init__(self, gateway: Gateway, files: InputFiles, state: ResponseState) -> None:
+    def __init__(self, gateway: Gateway, files: InputFiles, state: ResponseState,
+                 background: BackgroundResponses | None = None) -> None:
         self._gateway = gateway
         self._files = files
         self._state = state
+        self._background = background
 
     async def handle(self, request: Request, principal: Principal | None) -> Response:
         ex = exchange_of(request.scope)
@@ -53,9 +59,20 @@ class ResponsesEndpoint:
         resolve_model(ctx, self._gateway)
         own = own_items(raw["input"])
         history = await self._state.history(tenant_of(principal), typed)
+        if typed.background is True:
+            return await self._queue(ctx, typed, own)
         raw["input"] = await self._files.inline(ctx, [*history, *as_items(raw["input"])])
         reply = await self._gateway.handler(ctx)
         return reply_response(await self._settle(ctx, reply, own, typed), ctx)
+
+    async def _queue(self, ctx: RequestContext, typed: ResponsesRequest, own: list[dict[str, Any]]) -> Response:
+        if self._background is None:
+            raise InvalidRequest("'background' needs stored responses, and this gateway keeps none.",
+                                 param="background", code="storage_not_configured")
+        response = await self._background.submit(ctx, typed, own)
+        if typed.stream is True:
+            return self._background.follow(ctx.principal, response["id"])
+        return Response(orjson.dumps(response), media_type=JSON)
 
     async def _settle(self, ctx: RequestContext, reply: Reply, own: list[dict[str, Any]],
                       typed: ResponsesRequest) -> Reply:

@@ -25,7 +25,8 @@ def _need(ok: bool, message: str, param: str) -> None:
 
 def check_request(raw: dict[str, Any], typed: ResponsesRequest) -> None:
     _need(typed.input is not None, "Missing required parameter: 'input'.", "input")
-    _need(typed.background is not True, "Background mode is not supported yet.", "background")
+    _need(typed.background is not True or typed.store is not False,
+          "Background mode needs 'store': a background response is kept to be retrieved.", "background")
     _need(typed.previous_response_id is None or typed.conversation is None,
           "'previous_response_id' cannot be used together with 'conversation'.", "previous_response_id")
     if isinstance(typed.input, list):

@@ -35,6 +35,10 @@ class StatePool:
         self._pool: psycopg_pool.AsyncConnectionPool | None = None
         self._lock = asyncio.Lock()
 
+    @property
+    def is_open(self) -> bool:
+        return self._pool is not None
+
     async def pool(self) -> psycopg_pool.AsyncConnectionPool:
         if self._pool is not None:
             return self._pool

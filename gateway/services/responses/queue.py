@@ -74,13 +74,24 @@ class BackgroundQueue:
         self._pool = pool
 
     async def submit(self, tenant: str, response: dict[str, Any], input_items: list[dict[str, Any]], *,
-                     previous_response_id: str | None = None, conversation_id: str | None = None) -> None:
-        """Store a ``background: true`` response (status ``queued``) and queue it, in one transaction:
-        no crash can leave it stored but never run."""
+                     previous_response_id: str | None = None, conversation_id: str | None = None,
+                     request: dict[str, Any] | None = None) -> None:
+        """Store a ``background: true`` response (status ``queued``) and queue it with ``request`` (what
+        its run needs), in one transaction: no crash can leave it stored but never run."""
         async with self._pool.transaction() as conn:
             await insert(conn, tenant, response, input_items, previous_response_id, conversation_id)
-            await conn.execute("INSERT INTO llmops_response_jobs (tenant, response_id, state) "
-                               "VALUES (%s, %s, 'queued') ON CONFLICT DO NOTHING", (tenant, response["id"]))
+            await conn.execute("INSERT INTO llmops_response_jobs (tenant, response_id, state, request) "
+                               "VALUES (%s, %s, 'queued', %s) ON CONFLICT DO NOTHING",
+                               (tenant, response["id"], jsonb(request) if request is not None else None))
+
+    async def request(self, tenant: str, response_id: str) -> dict[str, Any] | None:
+        """What ``submit`` kept for the job's run; None when there is no job or it kept nothing."""
+        async with self._pool.connection() as conn:
+            cur = await conn.execute("SELECT request::text FROM llmops_response_jobs WHERE tenant = %s "
+                                     "AND response_id = %s", (tenant, response_id))
+            row = await cur.fetchone()
+        found: dict[str, Any] | None = loads(row[0]) if row is not None else None
+        return found
 
     async def enqueue(self, tenant: str, response_id: str) -> bool:
         """Queue a stored response (False when it is not stored, or already queued)."""

@@ -3,7 +3,8 @@
 Every table is keyed by tenant first: a row of another tenant cannot be named, only missed. A
 response's input items are rows (paged by ``seq``); its output stays inside the Response object.
 Items, jobs and stream events go with their response (``ON DELETE CASCADE``), conversation items
-with their conversation.
+with their conversation. A job keeps what its run needs (``request``: the request body and the
+caller, never a credential), so any replica can run it.
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ MIGRATIONS: tuple[str, ...] = (
         lease_until timestamptz,
         enqueued_at timestamptz NOT NULL DEFAULT clock_timestamp(),
         last_error text,
+        request jsonb,
         PRIMARY KEY (tenant, response_id),
         FOREIGN KEY (tenant, response_id) REFERENCES llmops_responses (tenant, id) ON DELETE CASCADE
     );

@@ -1,9 +1,11 @@
 """Everything the Responses and Conversations endpoints keep, on the shared PostgreSQL pool.
 
-Nothing is opened until first used (the default configuration starts without PostgreSQL). Once the
-pool is open, one maintenance task per process recovers background work whose lease expired (at once,
-then every ``background.recover_interval_s``) and deletes what is older than ``retention_days``
-(every ``sweep_interval_s``). All state is in PostgreSQL: any replica answers any id.
+Nothing is opened until first used (the default configuration starts without PostgreSQL), or until
+``open_soon`` (the gateway calls it when a database server is configured). Once the pool is open, one
+maintenance task per process recovers background work whose lease expired (at once, then every
+``background.recover_interval_s``) and deletes what is older than ``retention_days`` (every
+``sweep_interval_s``), and the work given to ``serve_background`` starts running queued responses.
+All state is in PostgreSQL: any replica answers any id.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
     from gateway.services.stores.postgres import Postgres
 
 _DAY_S = 86_400
+_MAX_RETRY_S = 30.0
 
 
 class ResponseState:
@@ -44,6 +47,8 @@ class ResponseState:
         self._maintenance: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self._runners: list[BackgroundRunner] = []
+        self._work: Work | None = None
+        self._opener: asyncio.Task[None] | None = None
 
     async def open(self) -> None:
         await self._pool.pool()
@@ -51,10 +56,47 @@ class ResponseState:
     async def run_background(self, work: Work) -> BackgroundRunner:
         """Start a runner for queued background responses in this process (stopped by ``aclose``)."""
         await self.open()
+        return self._start_runner(work)
+
+    def serve_background(self, work: Work) -> None:
+        """Run queued background responses in this process with ``work`` from the moment the state is
+        open: now if it is, else on its first use. With ``background.concurrency: 0``, never."""
+        if self.settings.background.concurrency == 0:
+            return
+        self._work = work
+        if self._pool.is_open:
+            self._start_runner(work)
+
+    def open_soon(self) -> None:
+        """Open in a task of its own, retrying while the database does not answer (a configured server:
+        recovery and the runner start without waiting for a request)."""
+        if self._opener is None:
+            self._opener = asyncio.create_task(self._open_until_open())
+
+    def wake(self) -> None:
+        """Look for queued work now (something was just queued)."""
+        for runner in self._runners:
+            runner.wake()
+
+    def _start_runner(self, work: Work) -> BackgroundRunner:
         runner = BackgroundRunner(self.queue, work, self.settings.background, log=self._log)
         self._runners.append(runner)
         runner.start()
         return runner
+
+    async def _open_until_open(self) -> None:
+        delay = 1.0
+        while not self._stopping.is_set():
+            try:
+                await self.open()
+                return
+            except (GatewayError, psycopg.Error) as exc:
+                if self._log is not None:
+                    message = exc.message if isinstance(exc, GatewayError) else type(exc).__name__
+                    self._log.warning("responses_open_failed", error=message, retry_in_s=delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), delay)
+            delay = min(delay * 2, _MAX_RETRY_S)
 
     async def sweep(self, now: float | None = None) -> Swept:
         if self.settings.retention_days <= 0:
@@ -66,7 +108,11 @@ class ResponseState:
         return await self.queue.recover(self.settings.background.max_attempts)
 
     def _opened(self) -> None:
+        if self._stopping.is_set():
+            return
         self._maintenance = asyncio.create_task(self._maintain())
+        if self._work is not None:
+            self._start_runner(self._work)
 
     async def _maintain(self) -> None:
         """Recover and sweep when due, until ``aclose`` (which signals rather than cancels a query)."""
@@ -97,12 +143,16 @@ class ResponseState:
             self._log.info(f"responses_{name}", **fields)
 
     async def aclose(self) -> None:
-        """Stop the runners (their jobs go back to the queue) and the maintenance task; the pool stays."""
+        """Stop opening, the runners (their jobs go back to the queue) and the maintenance task; the pool
+        stays. Once closed, nothing starts again (a second call does nothing)."""
+        self._stopping.set()
+        if self._opener is not None:
+            await asyncio.gather(self._opener, return_exceptions=True)
+            self._opener = None
         runners, self._runners = self._runners, []
         for runner in runners:
             await runner.aclose()
         if self._maintenance is not None:
-            self._stopping.set()
             await asyncio.gather(self._maintenance, return_exceptions=True)
             self._maintenance = None
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from gateway.kernel.responses import new_id
+from gateway.kernel.responses import ResponseIdentity, new_id
 
 TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed"})
 _INCOMPLETE = {"length": "max_output_tokens", "content_filter": "content_filter"}
@@ -18,7 +18,8 @@ def envelope(body: dict[str, Any], response_id: str, created_at: int, model: str
     reasoning = body.get("reasoning") or {}
     out: dict[str, Any] = {
         "id": response_id, "object": "response", "created_at": created_at, "status": "in_progress",
-        "background": False, "error": None, "incomplete_details": None, "instructions": body.get("instructions"),
+        "background": body.get("background") is True, "error": None, "incomplete_details": None,
+        "instructions": body.get("instructions"),
         "max_output_tokens": body.get("max_output_tokens"), "model": model, "output": [],
         "parallel_tool_calls": body.get("parallel_tool_calls") is not False,
         "previous_response_id": body.get("previous_response_id"),
@@ -113,13 +114,22 @@ def output_items(message: dict[str, Any], status: str) -> list[dict[str, Any]]:
     return items
 
 
-def from_completion(body: dict[str, Any], completion: dict[str, Any]) -> dict[str, Any]:
+def identity_of(identity: ResponseIdentity | None, created: Any = None) -> tuple[str, int]:
+    """The Response's id and creation time: those it already has, else new ones. The time is the
+    gateway's clock, never the backend's ``created`` (``created`` is accepted and ignored)."""
+    if identity is not None:
+        return identity.id, identity.created_at
+    return new_id("resp_"), int(time.time())
+
+
+def from_completion(body: dict[str, Any], completion: dict[str, Any],
+                    identity: ResponseIdentity | None = None) -> dict[str, Any]:
     """The Response for a chat completion answering ``body`` (its first choice)."""
     choices = completion.get("choices") or [{}]
     choice = choices[0] if isinstance(choices[0], dict) else {}
     reason = choice.get("finish_reason")
     status = "incomplete" if reason in _INCOMPLETE else "completed"
-    response = envelope(body, new_id("resp_"), int(time.time()),
+    response = envelope(body, *identity_of(identity, completion.get("created")),
                         str(completion.get("model") or body.get("model") or ""))
     items = output_items(choice.get("message") or {}, status)
     return finish(response, items, reason, response_usage(completion.get("usage")))

@@ -9,15 +9,15 @@ event from the backend, or a stream that ends without a finish, is ``response.fa
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-from gateway.kernel.responses import new_id
+from gateway.kernel.responses import ResponseIdentity
 from gateway.services.responses_wire.responses_object import (
     call_item,
     envelope,
     failed,
     finish,
+    identity_of,
     message_item,
     response_usage,
     text_part,
@@ -38,10 +38,12 @@ class _Open:
 
 
 class ChatStreamTranslator:
-    """Fed chat chunks (parsed); each call returns the events they make."""
+    """Fed chat chunks (parsed); each call returns the events they make. ``identity``: the Response's
+    id and creation time when it already has them (a background response)."""
 
-    def __init__(self, body: dict[str, Any]) -> None:
+    def __init__(self, body: dict[str, Any], identity: ResponseIdentity | None = None) -> None:
         self._body = body
+        self._identity = identity
         self.response: dict[str, Any] | None = None
         self._output: list[dict[str, Any]] = []
         self._text: _Open | None = None
@@ -63,7 +65,7 @@ class ChatStreamTranslator:
 
     def _start(self, chunk: dict[str, Any]) -> list[Event]:
         model = str(chunk.get("model") or self._body.get("model") or "")
-        self.response = envelope(self._body, new_id("resp_"), int(time.time()), model)
+        self.response = envelope(self._body, *identity_of(self._identity, chunk.get("created")), model)
         snapshot = {**self.response}
         return [{"type": "response.created", "response": snapshot},
                 {"type": "response.in_progress", "response": snapshot}]

@@ -244,7 +244,8 @@ def test_without_stores_state_is_refused_and_store_accepted() -> None:
     ({"input": "x", "text": {"format": {"type": "json_schema", "schema": {}}}}, "text.format.name"),
     ({"input": "x", "max_output_tokens": 4}, "max_output_tokens"),
     ({"input": "x", "temperature": 3}, "temperature"),
-    ({"input": "x", "background": True}, "background"),
+    ({"input": "x", "background": True}, "background"),  # no response store here
+    ({"input": "x", "background": True, "store": False}, "background"),
     ({}, "input"),
 ])
 def test_bad_input_is_a_400_naming_the_param(http: TestClient, body: dict[str, Any], param: str) -> None:

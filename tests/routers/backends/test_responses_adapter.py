@@ -12,7 +12,7 @@ import pytest
 
 from gateway.kernel.context import Reply, RequestContext
 from gateway.kernel.errors import UnsupportedCapability
-from gateway.kernel.responses import FILE_SEARCH, RESPONSE, FileSearch
+from gateway.kernel.responses import FILE_SEARCH, IDENTITY, RESPONSE, FileSearch, ResponseIdentity
 from routers.backends.responses import native, over_chat
 from tests.support.openapi import validate
 from tests.support.responses_events import sse_events, types_of, validate_events
@@ -230,3 +230,23 @@ async def test_native_stream_is_renumbered_and_patched() -> None:
     assert [e["sequence_number"] for e in events] == [0, 1]
     assert all(e["response"]["store"] is True for e in events)
     assert ctx.usage is not None and ctx.usage.total_tokens == 2
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_response_with_an_identity_keeps_it_on_every_path(stream: bool) -> None:
+    """A background response (queued earlier with its id): no new id, its creation time, background true."""
+    queued = ResponseIdentity("resp_queued", 1234)
+    upstream: dict[str, Any] = {"id": "resp_up", "object": "response", "created_at": 1, "status": "completed",
+                                "model": "m", "output": [], "background": False}
+    native_stream = [b"data: " + json.dumps({"type": "response.completed", "response": upstream}).encode() + b"\n\n"]
+    paths = [(over_chat, Scripted(completion({"content": "x"}), stream=TEXT_STREAM if stream else None)),
+             (native, Scripted(upstream, stream=native_stream if stream else None))]
+    for adapter, send in paths:
+        ctx = context({"input": "x", "background": True}, stream)
+        ctx.set(IDENTITY, queued)
+        reply = await adapter(send, ctx, "m")
+        responses = [e["response"] for e in sse_events(b"".join([p async for p in reply.stream]).decode())
+                     if "response" in e] if reply.stream is not None else [orjson.loads(reply.body)]
+        assert {(r["id"], r["created_at"], r["background"]) for r in responses} == {("resp_queued", 1234, True)}
+        final = ctx.get(RESPONSE)
+        assert final is not None and final["id"] == "resp_queued"

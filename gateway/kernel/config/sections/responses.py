@@ -14,7 +14,8 @@ class BackgroundSettings(Section):
                            "while it runs; a lease left to expire (a killed process) is recovered.")
     max_attempts: int = Field(2, ge=1, description="Runs of one response before it is marked failed "
                               "(2: a response whose runner died is re-queued once).")
-    concurrency: int = Field(4, ge=1, description="Background responses one process runs at a time.")
+    concurrency: int = Field(4, ge=0, description="Background responses one process runs at a time; 0: "
+                             "this process runs none (other replicas do).")
     poll_interval_s: float = Field(0.5, gt=0, description="How often an idle runner looks for queued work, "
                                    "and a resumed stream for new events.")
     recover_interval_s: float = Field(10.0, gt=0, description="How often expired leases are recovered.")

@@ -14,6 +14,7 @@ import pytest
 from gateway.services.responses import ResponseState
 from gateway.services.responses.queue import RESTARTED
 from gateway.services.responses.runner import BackgroundRunner, Emit, Work
+from gateway.services.stores.postgres import Postgres
 from tests.gateway.services.responses.conftest import SETTINGS
 from tests.support.openapi import validate
 from tests.support.processes import ServerProcess, python_module
@@ -250,3 +251,46 @@ async def test_a_runner_that_lost_its_lease_can_write_nothing(queue_state: Respo
     assert await status(queue_state, tenant, response_id) == "in_progress"
     assert await queue_state.queue.finish("fast", again, response_object(response_id, background=True))
     assert await status(queue_state, tenant, response_id) == "completed"
+
+
+async def test_served_work_runs_from_the_first_use_of_the_state(queue_postgres: Postgres, tenant: str) -> None:
+    """As the gateway does without a configured server: no runner until something opens the state."""
+    opened: list[int] = []
+
+    async def open_postgres() -> Postgres:
+        opened.append(1)
+        return queue_postgres
+
+    state, record = ResponseState(open_postgres, SETTINGS), list[str]()
+    state.serve_background(finishing(record))
+    assert not opened
+    response = response_object(status="queued", background=True, output=None)
+    await state.queue.submit(tenant, response, [user_message("work")], request={"body": {"input": "work"}})
+    assert await state.queue.request(tenant, response["id"]) == {"body": {"input": "work"}}
+    await eventually(lambda: _is(state, tenant, response["id"], "completed"), "the served work ran")
+    assert record == [response["id"]] and opened == [1]
+    await state.aclose()
+
+
+async def test_open_soon_retries_until_the_database_answers(queue_postgres: Postgres, queue_state: ResponseState,
+                                                            tenant: str) -> None:
+    """As the gateway does with a configured server: opened at start, retried while it does not answer."""
+    attempts: list[int] = []
+
+    async def open_postgres() -> Postgres:
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise OSError("connection refused")  # the state maps it to StateUnavailable
+        return queue_postgres
+
+    state, record = ResponseState(open_postgres, SETTINGS), list[str]()
+    [response_id] = await queued(queue_state, tenant)
+    state.serve_background(finishing(record))
+    state.open_soon()
+    await eventually(lambda: _is(queue_state, tenant, response_id, "completed"), "opened and ran after a retry")
+    assert len(attempts) == 2 and record == [response_id]
+    await state.aclose()
+
+
+async def _is(state: ResponseState, tenant: str, response_id: str, wanted: str) -> bool:
+    return await status(state, tenant, response_id) == wanted
