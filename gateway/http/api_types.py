@@ -74,13 +74,8 @@ class ChatCompletion(Struct):
     usage: dict[str, Any] | None = None
 
 
-class Completion(Struct):
-    id: str
-    object: str
-    created: int
-    model: str
-    choices: list[dict[str, Any]]
-    usage: dict[str, Any] | None = None
+class Completion(ChatCompletion):
+    """A legacy completion: the same fields the gateway relies on."""
 
 
 class EmbeddingList(Struct):

@@ -14,22 +14,15 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 from typing import Any
 
-import orjson
-
-from gateway.kernel.context import ReplyStream, RequestContext, Usage
-from gateway.kernel.responses import IDENTITY, RESPONSE, FileSearch
+from gateway.kernel.context import ReplyStream, RequestContext
+from gateway.kernel.responses import IDENTITY, FileSearch
 from gateway.kernel.sse import sse_events
 from gateway.services.responses_wire.responses_citations import CitedEvents
 from gateway.services.responses_wire.responses_object import TERMINAL
 from gateway.services.responses_wire.responses_stream import ChatStreamTranslator
+from gateway.services.responses_wire.served import frame_events
 
 Event = dict[str, Any]
-
-
-def record(ctx: RequestContext, response: dict[str, Any]) -> None:
-    """The final Response, for the endpoint to keep, and its usage (every step's) for limits and logs."""
-    ctx.set(RESPONSE, response)
-    ctx.usage = Usage.from_json(response.get("usage")) or ctx.usage
 
 
 async def response_stream(ctx: RequestContext, body: dict[str, Any], chunks: ReplyStream,
@@ -42,7 +35,7 @@ async def response_stream(ctx: RequestContext, body: dict[str, Any], chunks: Rep
     def out(events: list[Event]) -> bytes:
         nonlocal seq
         placed = items.place(events)
-        frames, seq = _framed(ctx, cite(placed) if cite is not None else placed, seq)
+        frames, seq = frame_events(ctx, cite(placed) if cite is not None else placed, seq)
         return frames
 
     try:
@@ -60,18 +53,6 @@ async def response_stream(ctx: RequestContext, body: dict[str, Any], chunks: Rep
             yield frames
     finally:
         await chunks.aclose()
-
-
-def _framed(ctx: RequestContext, events: list[Event], seq: int) -> tuple[bytes, int]:
-    frames: list[bytes] = []
-    for event in events:
-        kind = event["type"]
-        if kind in TERMINAL:
-            record(ctx, event["response"])
-        event["sequence_number"] = seq
-        seq += 1
-        frames.append(b"event: " + kind.encode() + b"\ndata: " + orjson.dumps(event) + b"\n\n")
-    return b"".join(frames), seq
 
 
 class _Prior:

@@ -21,14 +21,14 @@ from typing import Any
 import orjson
 
 from gateway.kernel.context import Reply, RequestContext
-from gateway.kernel.errors import UnsupportedCapability
-from gateway.kernel.responses import FILE_SEARCH, IDENTITY, FileSearch, new_id
+from gateway.kernel.responses import IDENTITY, FileSearch, new_id
 from gateway.services.responses_wire.responses_citations import cite_response
 from gateway.services.responses_wire.responses_object import from_completion, output_items
 from gateway.services.responses_wire.responses_request import chat_request
+from gateway.services.responses_wire.served import record, served_search
 from middleware.tools.catalog import ToolCatalog, ToolEntry
 from middleware.tools.offer import Offer, flat_server_name
-from middleware.tools.response_events import record, response_stream
+from middleware.tools.response_events import response_stream
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,15 +57,6 @@ def plan(ctx: RequestContext, catalog: ToolCatalog) -> ResponsesPlan | None:
     echoed = {**body, "tools": tools}
     chat = chat_request(echoed, stream=False)
     return ResponsesPlan(echoed, chat, Offer(server, list(chat.get("tools") or ())), served_search(ctx))
-
-
-def served_search(ctx: RequestContext) -> FileSearch | None:
-    """What the rag stage found; a ``file_search`` tool it did not serve cannot be served at all."""
-    fs = ctx.get(FILE_SEARCH)
-    if fs is None and any(isinstance(t, dict) and t.get("type") == "file_search" for t in ctx.body.get("tools") or ()):
-        raise UnsupportedCapability("file_search runs over the gateway's vector stores: it needs the 'rag' stage "
-                                    "in the chain.", param="tools")
-    return fs
 
 
 def function_tool(entry: ToolEntry) -> dict[str, Any]:

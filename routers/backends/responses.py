@@ -15,14 +15,15 @@ from typing import Any
 
 import orjson
 
-from gateway.kernel.context import Reply, ReplyStream, RequestContext, Usage
-from gateway.kernel.errors import UnsupportedCapability, UpstreamError
-from gateway.kernel.responses import FILE_SEARCH, IDENTITY, RESPONSE, FileSearch, ResponseIdentity
+from gateway.kernel.context import Reply, ReplyStream, RequestContext
+from gateway.kernel.errors import UpstreamError
+from gateway.kernel.responses import IDENTITY, FileSearch, ResponseIdentity
 from gateway.kernel.sse import sse_events
 from gateway.services.responses_wire.responses_citations import CitedEvents, cite_response
-from gateway.services.responses_wire.responses_object import TERMINAL, from_completion
+from gateway.services.responses_wire.responses_object import from_completion
 from gateway.services.responses_wire.responses_request import chat_request
 from gateway.services.responses_wire.responses_stream import ChatStreamTranslator
+from gateway.services.responses_wire.served import frame_events, record, served_search
 from routers.backends.responses_native import native_request, patch
 
 Send = Callable[[RequestContext, str], Awaitable[Reply]]
@@ -53,20 +54,6 @@ async def native(send: Send, ctx: RequestContext, upstream_model: str) -> Reply:
     if reply.status != 200:
         return reply
     return _whole(ctx, patch(_document(reply.body, ctx), body, identity), fs, reply)
-
-
-def served_search(ctx: RequestContext) -> FileSearch | None:
-    """What the rag stage found; a ``file_search`` tool it did not serve cannot be served at all."""
-    fs = ctx.get(FILE_SEARCH)
-    if fs is None and any(isinstance(t, dict) and t.get("type") == "file_search" for t in ctx.body.get("tools") or ()):
-        raise UnsupportedCapability("file_search runs over the gateway's vector stores: it needs the 'rag' stage "
-                                    "in the chain.", param="tools")
-    return fs
-
-
-def record(ctx: RequestContext, response: dict[str, Any]) -> None:
-    ctx.set(RESPONSE, response)
-    ctx.usage = Usage.from_json(response.get("usage")) or ctx.usage
 
 
 def _document(body: bytes, ctx: RequestContext) -> dict[str, Any]:
@@ -144,16 +131,8 @@ async def framed(ctx: RequestContext, source: Events, fs: FileSearch | None) -> 
     seq = 0
     try:
         async for batch in source:
-            events = cite(batch) if cite is not None else batch
-            frames: list[bytes] = []
-            for event in events:
-                kind = event["type"]
-                if kind in TERMINAL:
-                    record(ctx, event["response"])
-                event["sequence_number"] = seq
-                seq += 1
-                frames.append(b"event: " + kind.encode() + b"\ndata: " + orjson.dumps(event) + b"\n\n")
+            frames, seq = frame_events(ctx, cite(batch) if cite is not None else batch, seq)
             if frames:
-                yield b"".join(frames)
+                yield frames
     finally:
         await source.aclose()
