@@ -345,7 +345,7 @@ def _mcp(door: FrontDoor, gateway: Gateway) -> list[DoorRoute]:
     return [door.raw("/mcp", "POST", mcp, endpoint.handle,
                      Api("The gateway's tools as an MCP server (streamable HTTP, stateless: JSON-RPC 2.0 in, "
                          "an SSE stream or JSON out)", body=t.McpMessage, reply=t.JsonRpcReply,
-                         events=t.McpEvent, others={202: None}, errors=(403, 404, 406, 415, 421),
+                         events=t.McpEvent, others={202: None}, errors=(403, 404, 406, 415, 421, 503),
                          error=t.JsonRpcError))]
 
 

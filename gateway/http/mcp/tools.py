@@ -75,7 +75,8 @@ class McpTools:
             await _stopped(ticker)
             await progress.send(f"{params.name}: failed: {err.message}", last=True)
             raise
-        await _stopped(ticker)
+        finally:
+            await _stopped(ticker)  # also when the client went away and the call was cancelled
         await progress.send(f"{params.name}: {outcome.trace.status}", last=True)
         return CallToolResult(content=[TextContent(text=outcome.content)], is_error=outcome.failed,
                               meta={FIELD: {"trace": call_json(outcome.trace)}})
@@ -143,6 +144,7 @@ def _tool(entry: ToolEntry) -> Tool:
 
 
 async def _stopped(task: asyncio.Task[None]) -> None:
+    """Stop the ticker; a progress notification that could not be sent does not fail the call."""
     task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
+    with contextlib.suppress(asyncio.CancelledError, Exception):
         await task
