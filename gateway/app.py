@@ -27,6 +27,9 @@ from gateway.http.conversations import ConversationsApi
 from gateway.http.front_door import Door, DoorRoute, FrontDoor
 from gateway.http.health import OPENMETRICS, HealthEndpoints
 from gateway.http.heartbeat import NodeChannel
+from gateway.http.mcp.endpoint import McpEndpoint, loopback
+from gateway.http.mcp.envelope import jsonrpc_body
+from gateway.http.mcp.tools import McpTools
 from gateway.http.messages.endpoint import MessagesEndpoint
 from gateway.http.messages.errors import anthropic_body
 from gateway.http.messages.schema import MessagesInput, MessagesRequest
@@ -59,6 +62,7 @@ from gateway.kernel.schemas import (
     VectorStoreSearch,
 )
 from gateway.wiring import STARTUP_ERRORS, Gateway, node_plane, startup_message
+from middleware.tools.direct import build as direct_tools
 from middleware.transport import AccessLogMiddleware, BodyLimitMiddleware, ErrorMiddleware, RequestIdMiddleware
 
 
@@ -122,7 +126,8 @@ def routes(gateway: Gateway) -> list[DoorRoute]:
     table = [*_openai(door, gateway), *_anthropic(door, gateway), *_files(door, VectorStoreApi(services.vector_stores)),
              *_stored_responses(door, StoredResponsesApi(services.responses)),
              *_conversations(door, ConversationsApi(services.responses)),
-             *_admin(door, gateway), *_nodes(door, gateway, channel), *_operations(door, gateway)]
+             *_admin(door, gateway), *_nodes(door, gateway, channel), *_mcp(door, gateway),
+             *_operations(door, gateway)]
     table.append(_described(door, gateway, table))
     return table
 
@@ -327,6 +332,23 @@ def _nodes(door: FrontDoor, gateway: Gateway, channel: NodeChannel | None) -> li
         door.json(table, "GET", _admin_door(table), nodes.list, Api("List nodes", reply=t.NodeList)),
         door.json(revoke, "POST", _admin_door(revoke), nodes.revoke, Api("Revoke a node", reply=t.Document)),
     ]
+
+
+def _mcp(door: FrontDoor, gateway: Gateway) -> list[DoorRoute]:
+    """``POST /mcp``: the gateway's tools as an MCP server (``gateway/http/mcp``). Each request draws one from
+    the caller's request limits; the handler puts each listed tool and each call to the policy (``tool_call``)."""
+    services, s = gateway.services, gateway.settings
+    assert services is not None
+    endpoint = McpEndpoint(McpTools(direct_tools(services)), version=_version(),
+                           max_body_bytes=s.server.max_body_bytes,
+                           loopback_only=not services.needs.identity and loopback(s.server.host))
+    gateway.resources.push_async_callback(endpoint.aclose)
+    mcp = Door("key", "tool_call", "mcp", limited=True, errors=jsonrpc_body)
+    return [door.raw("/mcp", "POST", mcp, endpoint.handle,
+                     Api("The gateway's tools as an MCP server (streamable HTTP, stateless: JSON-RPC 2.0 in, "
+                         "an SSE stream or JSON out)", body=t.McpMessage, reply=t.JsonRpcReply,
+                         events=t.McpEvent, others={202: None}, errors=(403, 404, 406, 415, 421, 503),
+                         error=t.JsonRpcError))]
 
 
 def _operations(door: FrontDoor, gateway: Gateway) -> list[DoorRoute]:

@@ -238,6 +238,50 @@ class Document(Struct):
     """A JSON document (this description itself, node heartbeats)."""
 
 
+class McpMessage(Struct):
+    """One JSON-RPC 2.0 message of the Model Context Protocol (``POST /mcp``): a request (with ``id``), such
+    as ``initialize``, ``tools/list`` or ``tools/call``, or a notification (without)."""
+
+    jsonrpc: Literal["2.0"]
+    method: str
+    id: int | str | None = None
+    params: dict[str, Any] | None = None
+
+
+class JsonRpcErrorDetail(Struct):
+    code: int
+    message: str
+    data: Any = None
+
+
+class JsonRpcReply(Struct):
+    """A JSON-RPC 2.0 response: ``result`` or ``error``."""
+
+    jsonrpc: Literal["2.0"]
+    id: int | str | None
+    result: dict[str, Any] | None = None
+    error: JsonRpcErrorDetail | None = None
+
+
+class McpEvent(Struct):
+    """One message on an MCP reply stream: a notification (``method``: progress) or, last, the response."""
+
+    jsonrpc: Literal["2.0"]
+    id: int | str | None = None
+    method: str | None = None
+    params: dict[str, Any] | None = None
+    result: dict[str, Any] | None = None
+    error: JsonRpcErrorDetail | None = None
+
+
+class JsonRpcError(Struct):
+    """A JSON-RPC 2.0 error: ``/mcp``'s envelope, for the MCP transport's refusals and the door's."""
+
+    jsonrpc: Literal["2.0"]
+    id: int | str | None
+    error: JsonRpcErrorDetail
+
+
 class ResponseObject(Struct):
     """A Response (stored, or as created): the fields every one has; the rest as OpenAI describes."""
 

@@ -3,8 +3,9 @@
 ==========  ====================================================================================
 auth mode   what the door does before the handler runs
 ==========  ====================================================================================
-key         with ``authn`` in the chain: the bearer is authenticated (401 otherwise) by the
-            chain's authenticator; without it, the caller is the ``default`` tenant
+key         with ``authn`` in the chain: the bearer is authenticated by the chain's authenticator
+            (401 with a ``WWW-Authenticate: Bearer`` challenge otherwise); without it, the caller
+            is the ``default`` tenant
 admin       always authenticated, and the key must have ``auth.admin_role`` (403 otherwise)
 node        the request is signed by a node's own enrolled key, or for enrollment by the key it
             presents (``gateway/http/heartbeat.py``, ``executors.signing``; 401 otherwise)
@@ -58,6 +59,7 @@ Resource = Callable[[Request], Mapping[str, Any]]
 NodeAuth = Callable[[Request, bytes], Awaitable[None]]  # raises AuthenticationFailed
 Handler = Callable[[Request, "Principal | None"], Awaitable[Any]]
 
+CHALLENGE = 'Bearer realm="llmops-gateway"'
 _EMPTY_RESOURCE: dict[str, Any] = {"model": "", "modality": "", "tools": [], "secrets": [], "egress": [],
                                    "vector_stores": []}
 
@@ -159,7 +161,11 @@ class FrontDoor:
             return None
         if door.auth == "key" and not self._authn:
             return None
-        principal = await self._authenticator.authenticate(request.headers)
+        try:
+            principal = await self._authenticator.authenticate(request.headers)
+        except AuthenticationFailed as err:
+            err.headers.setdefault("www-authenticate", CHALLENGE)  # RFC 9110: a 401 names its scheme
+            raise
         if door.auth == "admin" and self._admin_role not in principal.roles:
             raise PermissionDenied(f"The admin API needs the {self._admin_role!r} role.", code="admin_required")
         return principal

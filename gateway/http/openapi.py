@@ -26,9 +26,12 @@ from gateway.http import api_types as t
 VERSION = "3.1.0"
 _PARAM = re.compile(r"{([^}:]+)(:[^}]+)?}")
 _REASONS = {
-    400: "Invalid request (the `param` names the field)", 401: "Missing or invalid credentials",
+    202: "Accepted (no body)", 400: "Invalid request (the `param` names the field)",
+    401: "Missing or invalid credentials",
     403: "Denied by the policy, a key grant or the admin role", 404: "No such object or model",
     409: "Conflicts with an existing object", 413: "Body larger than the configured limit",
+    406: "Not acceptable (see the `Accept` header)", 415: "Unsupported media type",
+    421: "Misdirected (the `Host` header names another server)",
     429: "Rate limit or quota reached (see `Retry-After`)", 502: "The upstream failed",
     503: "Unavailable (starting, shutting down, or no healthy upstream)", 504: "The upstream timed out",
 }
@@ -45,9 +48,10 @@ class Api:
     reply: type | None = None  # the JSON reply's Struct; None: not JSON (see ``media``)
     status: int = 200
     stream: bool = False  # also answers text/event-stream (``"stream": true``)
+    events: type | None = None  # answers text/event-stream whose events carry this Struct as JSON ``data``
     media: tuple[str, ...] = ()  # other media types of the success reply (a string or binary body)
     errors: tuple[int, ...] = ()  # statuses the handler itself answers, besides the door's
-    others: dict[int, type] = field(default_factory=dict)  # non-error replies with their own shape
+    others: dict[int, type | None] = field(default_factory=dict)  # replies with their own shape (None: no body)
     error: type = t.ErrorBody  # the error envelope (the door's ``errors`` renderer draws it)
 
 
@@ -69,7 +73,8 @@ def describe(entries: Iterable[Entry], *, title: str, version: str, keys_require
     entries = list(entries)
     types: set[type] = {t.ErrorBody}
     for e in entries:
-        types |= {x for x in (e.api.body, e.api.reply, e.api.error, *e.api.others.values()) if x is not None}
+        types |= {x for x in (e.api.body, e.api.reply, e.api.error, e.api.events, *e.api.others.values())
+                  if x is not None}
     ordered = sorted(types, key=lambda x: x.__name__)
     schemas, components = msgspec.json.schema_components(ordered, ref_template="#/components/schemas/{name}")
     ref = dict(zip(ordered, schemas, strict=True))
@@ -146,13 +151,24 @@ def _success(api: Api, ref: dict[type, dict[str, Any]]) -> dict[str, Any]:
         content["application/json"] = {"schema": ref[api.reply]}
     if api.stream:
         content["text/event-stream"] = {"schema": {"type": "string"}}
+    if api.events is not None:
+        content["text/event-stream"] = {"schema": _event(ref[api.events])}
     for media in api.media:
         content[media] = {"schema": {"type": "string"}}
     out: dict[str, Any] = {str(api.status): {"description": "OK", "content": content}}
     for status, shape in api.others.items():
-        out[str(status)] = {"description": _REASONS.get(status, "See the body"),
-                            "content": {"application/json": {"schema": ref[shape]}}}
+        out[str(status)] = {"description": _REASONS.get(status, "See the body")}
+        if shape is not None:
+            out[str(status)]["content"] = {"application/json": {"schema": ref[shape]}}
     return out
+
+
+def _event(data: dict[str, Any]) -> dict[str, Any]:
+    """One server-sent event whose ``data`` is a JSON document of schema ``data``."""
+    return {"type": "object", "required": ["data"],
+            "properties": {"event": {"type": "string"}, "id": {"type": "string"}, "retry": {"type": "integer"},
+                           "data": {"type": "string", "contentMediaType": "application/json",
+                                    "contentSchema": data}}}
 
 
 def _errors(e: Entry, has_path_params: bool, authenticated: bool,

@@ -37,6 +37,11 @@ def trace_json(steps: list[StepTrace]) -> list[dict[str, Any]]:
     return [_compact(asdict(step)) for step in steps]
 
 
+def call_json(call: CallTrace) -> dict[str, Any]:
+    """One call's trace, without the fields it did not get to (no node for a denied call)."""
+    return dict(_compact(asdict(call)))
+
+
 def _compact(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _compact(v) for k, v in value.items() if v is not None}

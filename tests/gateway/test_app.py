@@ -14,6 +14,7 @@ from starlette.testclient import TestClient
 
 from gateway.app import build_app
 from gateway.http.front_door import DoorRoute
+from gateway.http.mcp.envelope import jsonrpc_body
 from gateway.http.messages.errors import anthropic_body
 from gateway.kernel.config import settings_from_mapping
 from gateway.kernel.observability.logging import JsonLog
@@ -75,6 +76,8 @@ def test_without_a_key_every_non_public_route_is_401(client: tuple[TestClient, l
             assert response.status_code == 401, f"{method} {route.path}: {response.status_code} {response.text}"
             if route.door.errors is anthropic_body:  # Anthropic's envelope: the type names the failure
                 assert response.json()["error"]["type"] == "authentication_error", route.path
+            elif route.door.errors is jsonrpc_body:  # /mcp: a JSON-RPC error, the gateway's code in its data
+                assert response.json()["error"]["data"]["code"] == "invalid_api_key", route.path
             else:
                 assert response.json()["error"]["code"] in ("invalid_api_key", "node_unauthorized")
             checked += 1

@@ -37,11 +37,16 @@ def get_models(url: str, token: str) -> httpx.Response:
     return httpx.get(f"{url}/v1/models", headers={"authorization": f"Bearer {token}"}, timeout=10)
 
 
-def test_forged_tokens_are_401_in_the_envelope(tmp_path: Path, start_gateway: GatewayFactory) -> None:
+def jwks_file(tmp_path: Path) -> Path:
     jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(RSA_KEY.public_key()))
     jwk.update({"kid": "rsa1", "use": "sig"})
     jwks = tmp_path / "jwks.json"
     jwks.write_text(json.dumps({"keys": [jwk]}))
+    return jwks
+
+
+def test_forged_tokens_are_401_in_the_envelope(tmp_path: Path, start_gateway: GatewayFactory) -> None:
+    jwks = jwks_file(tmp_path)
     gateway = start_gateway(config({"jwks_file": str(jwks), "algorithms": ["RS256", "ES256", "HS256"]}))
     good = jwt.encode(claims(), RSA_KEY, algorithm="RS256", headers={"kid": "rsa1"})
     assert get_models(gateway.url, good).status_code == 200
@@ -66,3 +71,17 @@ def test_an_unreachable_jwks_is_a_503(start_gateway: GatewayFactory) -> None:
     gateway = start_gateway(config({"jwks_url": f"http://127.0.0.1:{port}/jwks.json"}))
     resp = get_models(gateway.url, jwt.encode(claims(), RSA_KEY, algorithm="RS256", headers={"kid": "rsa1"}))
     assert resp.status_code == 503 and resp.json()["error"]["code"] == "jwks_unavailable", resp.text
+
+
+def test_a_jwt_is_a_credential_on_mcp(tmp_path: Path, start_gateway: GatewayFactory) -> None:
+    """``/mcp`` takes the same bearers: a valid JWT lists the tools its subject may use; a forged one is a 401."""
+    gateway = start_gateway({**config({"jwks_file": str(jwks_file(tmp_path))}), "chain": ["authn", "tools"]})
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+    headers = {"content-type": "application/json", "accept": "application/json, text/event-stream"}
+    good = jwt.encode(claims(), RSA_KEY, algorithm="RS256", headers={"kid": "rsa1"})
+    listed = httpx.post(f"{gateway.url}/mcp", json=body, headers={**headers, "authorization": f"Bearer {good}"})
+    assert listed.status_code == 200 and '"name":"python"' in listed.text, listed.text
+    forged = jwt.encode(claims(), "a-shared-secret-of-at-least-32-bytes", algorithm="HS256")
+    refused = httpx.post(f"{gateway.url}/mcp", json=body, headers={**headers, "authorization": f"Bearer {forged}"})
+    assert refused.status_code == 401 and refused.headers["www-authenticate"].startswith("Bearer")
+    assert refused.json()["error"]["data"]["code"] == "invalid_api_key"

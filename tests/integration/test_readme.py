@@ -10,10 +10,16 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import openai
 import pytest
+import yaml
 
-from tests.support.processes import ROOT, ServerProcess, python_module
+from tests.conftest import GatewayFactory
+from tests.integration.test_agent_loop import ADMIN, node_drivers, start_node, wait_for_tools
+from tests.support.configs import sim_config
+from tests.support.processes import ROOT, ServerProcess, python_module, unavailable
 
 pytestmark = pytest.mark.integration
 
@@ -70,12 +76,39 @@ def test_readme_curl_lines(embedded: ServerProcess) -> None:
             assert json.loads(run.stdout).get("error") is None, run.stdout  # a Response says "error": null
 
 
-@pytest.mark.parametrize("index", range(len(blocks("python"))))
+def sdk_examples() -> list[str]:
+    return [b for b in blocks("python") if "/mcp" not in b]
+
+
+@pytest.mark.parametrize("index", range(len(sdk_examples())))
 def test_readme_python_examples(embedded: ServerProcess, tmp_path: Path, index: int) -> None:
     """Each Python example (the ``openai`` SDK's, the ``anthropic`` SDK's) prints its answer, then its stream."""
     script = tmp_path / "example.py"
-    script.write_text(blocks("python")[index].replace(DEFAULT_URL, embedded.url))
+    script.write_text(sdk_examples()[index].replace(DEFAULT_URL, embedded.url))
     run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
     lines = run.stdout.strip().splitlines()
     assert len(lines) == 2 and all(line.startswith("Simulated answer to:") for line in lines), run.stdout
+
+
+def test_readme_mcp_example(sim: ServerProcess, start_gateway: GatewayFactory, tmp_path: Path) -> None:
+    """The MCP section's config, with the simulator as backend and a bwrap node enrolled, runs its client."""
+    (config_text,) = [b for b in blocks("yaml") if "enrollment" in b and "LLMOPS_KEY" in b]
+    (example,) = [b for b in blocks("python") if "/mcp" in b]
+    config: dict[str, Any] = {**sim_config(sim.url, "sim-chat"), **yaml.safe_load(config_text)}
+    config["auth"]["static_keys"].append(ADMIN)
+    env = {"LLMOPS_KEY": "sk-readme-mcp-0123456789"}
+    gateway = start_gateway(config, env=env)
+    node = start_node(gateway, "bwrap", "readme-node")
+    try:
+        if "bwrap" not in node_drivers(node):
+            unavailable("the bwrap driver")
+        wait_for_tools(openai.OpenAI(base_url=f"{gateway.url}/v1", api_key=env["LLMOPS_KEY"], max_retries=0))
+        script = tmp_path / "mcp_example.py"
+        script.write_text(example.replace(DEFAULT_URL, gateway.url))
+        run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120,
+                             env={**os.environ, **env})
+    finally:
+        node.stop()
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == "['http_request', 'python', 'shell']\n42\n"

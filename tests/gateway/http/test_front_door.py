@@ -106,6 +106,7 @@ async def test_a_door_renders_its_errors_in_the_envelope_it_names() -> None:
         codes = [(await http.post("/v1/vector_stores/vs_1/search", headers=auth)).status_code for _ in range(2)]
         limited = await http.post("/v1/vector_stores/vs_1/search", headers=auth)
     assert missing.status_code == 401 and missing.json()["type"] == "error"
+    assert missing.headers["www-authenticate"] == 'Bearer realm="llmops-gateway"'
     error = missing.json()["error"]
     assert error["type"] == "authentication_error" and "x-api-key" in error["message"]
     assert codes == [200, 429]

@@ -117,3 +117,18 @@ def test_messages_routes_describe_anthropics_error_envelope() -> None:
     assert create["401"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/AnthropicError"}
     assert create["200"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/AnthropicMessage"}
+
+
+def test_mcp_is_described_as_json_rpc_in_and_an_event_stream_out() -> None:
+    doc, _ = built(CONFIG)
+    mcp = doc["paths"]["/mcp"]["post"]
+    assert mcp["requestBody"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/McpMessage"}
+    ok = mcp["responses"]["200"]["content"]
+    event = ok["text/event-stream"]["schema"]
+    assert event["required"] == ["data"]
+    assert event["properties"]["data"]["contentSchema"] == {"$ref": "#/components/schemas/McpEvent"}
+    assert ok["application/json"]["schema"] == {"$ref": "#/components/schemas/JsonRpcReply"}
+    assert "content" not in mcp["responses"]["202"]  # a notification is accepted with no body
+    for status in ("400", "401", "406", "413", "415", "429"):
+        schema = mcp["responses"][status]["content"]["application/json"]["schema"]
+        assert schema == {"$ref": "#/components/schemas/JsonRpcError"}, status

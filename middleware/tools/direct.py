@@ -1,0 +1,90 @@
+"""Tools called directly by a client (the gateway's MCP server), not by a model in the agent loop.
+
+``visible`` is the catalog filtered for one caller: each tool is put to the policy as the tools stage
+puts a call (action ``tool_call``, the caller's subject, no arguments: so the secrets and egress the
+tool declares), and the answer is cached per key for ``policy.cache_ttl_s``. ``call`` runs one call
+through ``ToolCalls`` exactly as the agent loop runs each call of a step: authorized with the call's
+arguments, secrets, egress and workspace, placed and scheduled onto a node, its outcome traced.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from gateway.kernel.config.sections.tools import ToolsSettings
+from gateway.kernel.context import RequestContext
+from gateway.services.bundle import Services
+from middleware.tools.authorize import ToolAuthorizer
+from middleware.tools.calls import CallState, ToolCalls
+from middleware.tools.catalog import ToolCatalog, ToolEntry
+from middleware.tools.offer import Offer
+from middleware.tools.options import loop_options
+from middleware.tools.trace import CallTrace
+
+_MAX_CACHED_KEYS = 10_000
+
+
+class UnknownTool(LookupError):
+    """No tool of this name is registered."""
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What a call came to: the text a model would read, and its trace (status ``ok``, ``error``, ``denied``)."""
+
+    content: str
+    trace: CallTrace
+
+    @property
+    def failed(self) -> bool:
+        return self.trace.status != "ok"
+
+
+class DirectTools:
+    def __init__(self, catalog: ToolCatalog, authorizer: ToolAuthorizer, calls: ToolCalls, settings: ToolsSettings,
+                 cache_ttl_s: float) -> None:
+        self._catalog = catalog
+        self._authorizer = authorizer
+        self._calls = calls
+        self._settings = settings
+        self._ttl_s = cache_ttl_s
+        self._visible: dict[str, tuple[float, tuple[ToolEntry, ...]]] = {}
+
+    async def visible(self, ctx: RequestContext) -> tuple[ToolEntry, ...]:
+        """The tools this caller may use, by name; cached per key."""
+        key = ctx.principal.key_id if ctx.principal is not None else ""
+        now = time.monotonic()
+        cached = self._visible.get(key)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        found: list[ToolEntry] = []
+        for name in self._catalog.names():
+            entry = self._catalog.get(name)
+            if entry is not None and (await self._authorizer.authorize(ctx, entry, {})).allow:
+                found.append(entry)
+        if self._ttl_s > 0:
+            if len(self._visible) > _MAX_CACHED_KEYS:
+                self._visible.clear()
+            self._visible[key] = (now + self._ttl_s, tuple(found))
+        return tuple(found)
+
+    async def call(self, ctx: RequestContext, name: str, arguments: dict[str, Any]) -> Outcome:
+        """Run one call; raises ``UnknownTool``, and ``GatewayError`` when no node can run it (as the loop)."""
+        entry = self._catalog.get(name)
+        if entry is None:
+            raise UnknownTool(name)
+        options = loop_options(ctx.extension, self._settings)
+        state = CallState(ctx, Offer({name: entry}, []), options, time.monotonic() + options.max_time_s)
+        call = {"id": ctx.request_id, "type": "function", "function": {"name": name, "arguments": arguments}}
+        (done,) = await self._calls.run_step(state, 0, [call])
+        return Outcome(done.content, done.trace)
+
+
+def build(services: Services) -> DirectTools:
+    """The same authorizer and calls the tools stage builds (``middleware/tools/stage.py``)."""
+    tools = services.settings.tools
+    authorizer = ToolAuthorizer(services.tool_gate, tools.secrets, unguarded=tools.allow_without_policy)
+    return DirectTools(ToolCatalog.from_settings(tools), authorizer, ToolCalls(authorizer, services.scheduler), tools,
+                       services.settings.policy.cache_ttl_s)
