@@ -22,7 +22,9 @@ image, audio     ``/v1/responses`` also ``responses`` [previous_response_id] and
                  [conversation] (empty lists when absent): the stored state it would read
 tool_call        the tools stage, per call: ``tool`` {name, runtime}, ``arguments``, ``secrets``
                  it would receive, ``egress`` hosts it would reach, ``workspace`` it would
-                 use (``llmops.workspace``, ``""`` for none; kept under the subject's tenant)
+                 use (``llmops.workspace``, ``""`` for none; kept under the subject's tenant);
+                 ``/mcp`` the same per ``tools/call``, and per tool for ``tools/list`` (no
+                 arguments: the secrets and egress the tool declares; ``model`` is ``""``)
 rag_query        rag and vector store search: ``vector_stores`` [id]; ``model`` or ``""``
 files            the Files API: ``file_id`` (``""`` on create/list)
 vector_stores    the Vector Stores API: ``vector_stores`` [id] (``[]`` on create/list)
