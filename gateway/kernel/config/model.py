@@ -10,6 +10,7 @@ from gateway.kernel.config.base import Section
 from gateway.kernel.config.sections.auth import AuthSettings
 from gateway.kernel.config.sections.cache import CacheSettings
 from gateway.kernel.config.sections.limits import LimitsSettings
+from gateway.kernel.config.sections.mcp import McpSettings
 from gateway.kernel.config.sections.policy import PolicySettings
 from gateway.kernel.config.sections.rag import RagSettings
 from gateway.kernel.config.sections.responses import ResponsesSettings
@@ -112,6 +113,7 @@ class Settings(Section):
     responses: ResponsesSettings = ResponsesSettings()
     routing: RoutingSettings = RoutingSettings()
     tools: ToolsSettings = ToolsSettings()
+    mcp: McpSettings = McpSettings()
 
     @model_validator(mode="after")
     def _cross_references(self) -> Settings:
