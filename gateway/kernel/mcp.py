@@ -50,3 +50,11 @@ class UpstreamResult:
         parts = [str(b.get("text", "")) if b.get("type") == "text" else f"[{b.get('type', 'content')}]"
                  for b in self.content]
         return "\n".join(parts)
+
+
+def subject_id(tenant: str, key_id: str, claims: Mapping[str, Any]) -> str:
+    """Whose upstream credentials a call uses: the JWT's ``sub`` when there is one, else the key, within the
+    tenant. Two keys of one JWT subject share its tokens; no two tenants ever do."""
+    sub = claims.get("sub")
+    who = sub if isinstance(sub, str) and sub else key_id
+    return f"{tenant}/{who}"

@@ -18,6 +18,7 @@ from gateway.services.embeddings.base import Embedder
 from gateway.services.identity.authenticator import Authenticator
 from gateway.services.limits.ledger import SpendLedger
 from gateway.services.limits.limiter import Limiter
+from gateway.services.mcp.ports import AdmitAll, CredentialStore, DefinitionGuard, NoCredentials
 from gateway.services.policy.gate import PolicyGate
 from gateway.services.responses.state import ResponseState
 from gateway.services.vectorstores.service import VectorStoreService
@@ -52,6 +53,8 @@ class Services:
     vector_stores: VectorStoreService
     scheduler: Scheduler | None
     responses: ResponseState  # the Responses and Conversations APIs' state, opened on first use
+    mcp_credentials: CredentialStore = NoCredentials()  # upstream MCP tokens per (subject, server)
+    mcp_guard: DefinitionGuard = AdmitAll()  # pinned upstream tool definitions, description scanning
 
     @staticmethod
     def need(service: T | None, what: str, key: str) -> T:
