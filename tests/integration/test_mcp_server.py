@@ -32,6 +32,7 @@ from tests.conftest import GatewayFactory
 from tests.integration.test_agent_loop import ADMIN, node_drivers, start_node, wait_for_tools
 from tests.integration.test_observability import access_lines
 from tests.support.configs import sim_config
+from tests.support.npm import npm_package
 from tests.support.processes import ServerProcess, unavailable
 
 pytestmark = pytest.mark.integration
@@ -161,14 +162,7 @@ def test_typescript_sdk_lists_and_calls_python(url: str, ts_client: Path) -> Non
 @pytest.fixture(scope="session")
 def ts_client(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The TypeScript SDK, pinned, installed with npm into a fresh directory (unreachable: fails in CI)."""
-    if shutil.which("node") is None or shutil.which("npm") is None:
-        unavailable("node and npm")
-    where = tmp_path_factory.mktemp("mcp-ts")
-    (where / "package.json").write_text('{"private": true, "type": "module"}\n')
-    run = subprocess.run(["npm", "install", "--no-save", "--no-audit", "--no-fund", "--loglevel=error", TS_SDK],
-                         cwd=where, capture_output=True, text=True, timeout=600)
-    if run.returncode != 0:
-        unavailable(f"npm install {TS_SDK} ({run.stderr.strip()[-400:]})")
+    where = npm_package(tmp_path_factory, TS_SDK)
     script = where / "client.mjs"
     shutil.copy(Path(__file__).with_name("mcp_client.mjs"), script)
     return script
