@@ -69,8 +69,8 @@ from middleware.transport import AccessLogMiddleware, BodyLimitMiddleware, Error
 def build_app(gateway: Gateway, on_started: Callable[[], None] | None = None) -> ASGIApp:
     settings = gateway.settings
     router = Router(routes=[], redirect_slashes=False)
-    app: ASGIApp = ErrorMiddleware(router, gateway.log)
-    app = BodyLimitMiddleware(app, settings.server.max_body_bytes)
+    app: ASGIApp = BodyLimitMiddleware(router, settings.server.max_body_bytes)
+    app = ErrorMiddleware(app, gateway.log, envelopes={"/v1/messages": anthropic_body})
     app = AccessLogMiddleware(app, gateway.log, gateway.metrics, enabled=settings.server.access_log)
     app = RequestIdMiddleware(app, RequestIds(), settings.server.request_id_header)
     return Lifespan(app, gateway, router, on_started)

@@ -1,4 +1,6 @@
-"""Refuse request bodies over a size limit, declared or streamed, before anyone buffers them."""
+"""Refuse request bodies over a size limit, declared or streamed, before anyone buffers them.
+
+Sits inside ``ErrorMiddleware``: the refusal is a ``PayloadTooLarge`` it renders in the route's envelope."""
 
 from __future__ import annotations
 
@@ -18,8 +20,7 @@ class BodyLimitMiddleware:
             return
         declared = _content_length(scope)
         if declared is not None and declared > self._max:
-            await self._refuse(send)
-            return
+            raise PayloadTooLarge(f"Request body exceeds the limit of {self._max} bytes.")
         seen = 0
         limit = self._max
 
@@ -33,19 +34,6 @@ class BodyLimitMiddleware:
             return message
 
         await self.app(scope, counting_receive if declared is None else receive, send)
-
-    async def _refuse(self, send: Send) -> None:
-        err = PayloadTooLarge(f"Request body exceeds the limit of {self._max} bytes.")
-        body = err.body()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": err.status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
-
 
 def _content_length(scope: Scope) -> int | None:
     for name, value in scope["headers"]:

@@ -1,7 +1,8 @@
 """The last line of defence: anything the routes did not answer becomes an error in the API's envelope.
 
 The envelope is OpenAI's, or the one the route's door chose once it was entered (``Exchange.error_body``:
-an unhandled error on ``/v1/messages`` is rendered in Anthropic's).
+an unhandled error on ``/v1/messages`` is rendered in Anthropic's). Before any door is entered (an unknown
+URL, a wrong method, a body over the size limit) the envelope is chosen by path prefix (``envelopes``).
 
 ``HTTPException`` from routing (404 unknown URL, 405 wrong method) and any ``GatewayError`` map to
 their envelopes; anything else is a 500 ``internal_error`` whose type is logged, never a traceback
@@ -12,19 +13,21 @@ start is refused by the server and the connection is simply closed.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from gateway.kernel.errors import GatewayError, MethodNotAllowed, NotFound, ServiceOverloaded
+from gateway.kernel.errors import ErrorBody, GatewayError, MethodNotAllowed, NotFound, ServiceOverloaded
 from gateway.kernel.observability.exchange import exchange_of
 from gateway.kernel.observability.logging import JsonLog
 
 
 class ErrorMiddleware:
-    def __init__(self, app: ASGIApp, log: JsonLog) -> None:
+    def __init__(self, app: ASGIApp, log: JsonLog, envelopes: Mapping[str, ErrorBody] | None = None) -> None:
         self.app = app
         self._log = log
+        self._envelopes = tuple((envelopes or {}).items())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -52,7 +55,8 @@ class ErrorMiddleware:
     async def _answer(self, scope: Scope, send: Send, err: GatewayError) -> None:
         ex = exchange_of(scope)
         ex.error_code = err.code
-        body = ex.error_body(err) if ex.error_body is not None else err.body()
+        render = ex.error_body or self._by_path(scope.get("path", ""))
+        body = render(err) if render is not None else err.body()
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
         headers += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in err.headers.items()]
         try:
@@ -60,6 +64,12 @@ class ErrorMiddleware:
             await send({"type": "http.response.body", "body": body})
         except RuntimeError:
             pass  # the response had already started: nothing more can be said on this connection
+
+    def _by_path(self, path: str) -> ErrorBody | None:
+        for prefix, render in self._envelopes:
+            if path == prefix or path.startswith(prefix + "/"):
+                return render
+        return None
 
 
 def _from_http(scope: Scope, exc: HTTPException) -> GatewayError:

@@ -102,3 +102,22 @@ def test_oversized_body_declared_and_chunked(sim: ServerProcess, start_gateway: 
         chunked = client.post("/v1/chat/completions", content=chunks(), headers={"content-type": "application/json"})
         envelope(chunked, 413)
         assert client.post("/v1/chat/completions", json=GOOD).status_code == 200
+        refused = client.post("/v1/messages", json={"model": "sim-chat", "max_tokens": 5,
+                                                    "messages": [{"role": "user", "content": "x" * 5000}]})
+        assert anthropic_envelope(refused, 413)["type"] == "request_too_large"
+
+
+def anthropic_envelope(resp: httpx.Response, status: int) -> dict[str, Any]:
+    assert resp.status_code == status, resp.text
+    assert resp.headers["content-type"].startswith("application/json")
+    body = resp.json()
+    assert body["type"] == "error" and set(body["error"]) == {"type", "message"}, body
+    assert body["error"]["message"] and resp.headers["x-request-id"]
+    return dict(body["error"])
+
+
+def test_messages_routes_answer_routing_errors_in_anthropics_envelope(http: httpx.Client) -> None:
+    assert anthropic_envelope(http.get("/v1/messages"), 405)["type"] == "invalid_request_error"
+    assert anthropic_envelope(http.post("/v1/messages/batches/x", json={}), 404)["type"] == "not_found_error"
+    assert anthropic_envelope(http.get("/v1/messages/count_tokens"), 405)["type"] == "invalid_request_error"
+    envelope(http.post("/v1/messagesx", json={}), 404)  # not a Messages path: OpenAI's envelope

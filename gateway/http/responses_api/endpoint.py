@@ -57,7 +57,7 @@ class ResponsesEndpoint:
                              principal=principal, extension=parse_extension(raw), requested_model=typed.model)
         ex.ctx = ctx
         resolve_model(ctx, self._gateway)
-        own = own_items(raw["input"])
+        own = own_items(raw["input"]) if typed.background is True or self._state.keeps(typed) else []
         history = await self._state.history(tenant_of(principal), typed)
         if typed.background is True:
             return await self._queue(ctx, typed, own)
