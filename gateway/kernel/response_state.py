@@ -50,6 +50,10 @@ class ResponseStore(Protocol):
     async def input_items(self, tenant: str, response_id: str, *, after: str | None, limit: int,
                           order: Order) -> Page | None: ...
 
+    async def find_item(self, tenant: str, item_id: str) -> dict[str, Any] | None:
+        """An item of this tenant by id, wherever it is kept: a response's input or output, a conversation."""
+        ...
+
     async def delete(self, tenant: str, response_id: str) -> bool: ...
 
 

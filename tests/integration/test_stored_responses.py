@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import openai
@@ -265,3 +265,27 @@ async def test_an_unreachable_database_is_a_503_not_a_500(start_gateway: Gateway
         assert answer.json()["error"]["code"] == "response_store_unavailable"
         assert "nobody" not in answer.text
     down.stop()
+
+
+async def test_item_references_are_resolved_from_anything_the_tenant_keeps(gateway: ServerProcess) -> None:
+    sdk = client(gateway)
+    long_text = "remember this " * 60
+    first = sdk.responses.create(model="sim-chat", input=long_text)
+    asked = sdk.responses.input_items.list(first.id).data[0].id
+    answered = first.output[0].id
+    plain = sdk.responses.create(model="sim-chat", input="hi", store=False)
+    refs: Any = [{"type": "item_reference", "id": asked}, {"type": "item_reference", "id": answered},
+                 {"role": "user", "content": "hi"}]
+    both = sdk.responses.create(model="sim-chat", store=False, input=refs)
+    assert plain.usage is not None and both.usage is not None
+    assert both.usage.input_tokens > plain.usage.input_tokens + 50  # the referred question reached the model
+    with pytest.raises(openai.NotFoundError) as unknown:
+        sdk.responses.create(model="sim-chat", input=[{"type": "item_reference", "id": "msg_nope"}])
+    body: Any = unknown.value.body
+    assert body["param"] == "input" and body["code"] == "item_not_found"
+    with pytest.raises(openai.NotFoundError):  # another tenant's item is not there at all
+        client(gateway, KEY_B).responses.create(model="sim-chat", input=[{"type": "item_reference", "id": asked}])
+    with pytest.raises(openai.BadRequestError) as bad:
+        sdk.responses.create(model="sim-chat", input=cast(Any, [{"type": "item_reference"}]))
+    body = bad.value.body
+    assert body["param"] == "input[0].id"

@@ -58,10 +58,10 @@ class ResponsesEndpoint:
         ex.ctx = ctx
         resolve_model(ctx, self._gateway)
         own = own_items(raw["input"]) if typed.background is True or self._state.keeps(typed) else []
-        history = await self._state.history(tenant_of(principal), typed)
+        context = await self._state.context(tenant_of(principal), typed, as_items(raw["input"]))
         if typed.background is True:
             return await self._queue(ctx, typed, own)
-        raw["input"] = await self._files.inline(ctx, [*history, *as_items(raw["input"])])
+        raw["input"] = await self._files.inline(ctx, context)
         reply = await self._gateway.handler(ctx)
         return reply_response(await self._settle(ctx, reply, own, typed), ctx)
 

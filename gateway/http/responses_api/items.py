@@ -58,6 +58,9 @@ def check_item(item: dict[str, Any], param: str) -> None:
               f"{param}.call_id")
         _need(isinstance(item.get("output"), str | list), "function_call_output needs an 'output'.",
               f"{param}.output")
+    elif kind == "item_reference":
+        _need(isinstance(item.get("id"), str) and bool(item["id"]), "An item_reference needs the 'id' of an item.",
+              f"{param}.id")
     else:
         _need(isinstance(kind, str), "Input items need a string 'type'.", f"{param}.type")
 

@@ -27,6 +27,27 @@ class ResponseState:
         self._responses = responses
         self._conversations = conversations
 
+    async def context(self, tenant: str, request: ResponsesRequest,
+                      items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The history before this request, then its ``items``; each ``item_reference`` replaced by the item it
+        names (from this context, else from anything the tenant keeps); an unknown one is a 404."""
+        every = [*await self.history(tenant, request), *items]
+        if not any(item.get("type") == "item_reference" for item in every):
+            return every
+        known = {item["id"]: item for item in every
+                 if item.get("type") != "item_reference" and isinstance(item.get("id"), str)}
+        return [await self._referred(tenant, item, known) if item.get("type") == "item_reference" else item
+                for item in every]
+
+    async def _referred(self, tenant: str, ref: dict[str, Any], known: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        item_id = str(ref.get("id"))
+        found = known.get(item_id)
+        if found is None and self._responses is not None:
+            found = await self._responses.find_item(tenant, item_id)
+        if found is None or found.get("type") == "item_reference":
+            raise NotFound(f"Item with id '{item_id}' not found.", param="input", code="item_not_found")
+        return found
+
     async def history(self, tenant: str, request: ResponsesRequest) -> list[dict[str, Any]]:
         """The items that come before this request's own input (none without a previous id or conversation)."""
         if request.previous_response_id is not None:

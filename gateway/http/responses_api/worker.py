@@ -75,8 +75,8 @@ class BackgroundWorker:
                              dict(job.get("headers") or {}), True, principal=caller_of(job.get("principal")),
                              extension=parse_extension(body), requested_model=typed.model)
         resolve_model(ctx, self._gateway)
-        history = await self._history.history(stored.tenant, typed)
-        body["input"] = await self._files.inline(ctx, [*history, *as_items(body.get("input"))])
+        body["input"] = await self._files.inline(ctx, await self._history.context(stored.tenant, typed,
+                                                                                   as_items(body.get("input"))))
         ctx.set(IDENTITY, ResponseIdentity(stored.id, stored.created_at))
         return ctx
 

@@ -38,6 +38,16 @@ FROM chain c JOIN llmops_responses r ON r.tenant = %(tenant)s AND r.id = c.id,
 ORDER BY 1 DESC, 2, 3
 """
 
+_FIND_ITEM = """
+(SELECT item::text FROM llmops_response_items WHERE tenant = %(tenant)s AND item_id = %(id)s LIMIT 1)
+UNION ALL
+(SELECT item::text FROM llmops_conversation_items WHERE tenant = %(tenant)s AND item_id = %(id)s LIMIT 1)
+UNION ALL
+(SELECT o.item::text FROM llmops_responses r, jsonb_array_elements(r.response -> 'output') AS o (item)
+ WHERE r.tenant = %(tenant)s AND r.response -> 'output' @> %(probe)s AND o.item ->> 'id' = %(id)s LIMIT 1)
+LIMIT 1
+"""
+
 _PAGE = """
 SELECT (SELECT coalesce(jsonb_agg(p.item ORDER BY p.seq {order}), '[]'::jsonb)::text FROM (
     SELECT i.seq, i.item FROM llmops_response_items i
@@ -107,6 +117,12 @@ class PostgresResponseStore:
         if not rows:
             return None
         return [loads(r[3]) for r in rows if r[1] >= 0]
+
+    async def find_item(self, tenant: str, item_id: str) -> dict[str, Any] | None:
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(_FIND_ITEM, {"tenant": tenant, "id": item_id, "probe": jsonb([{"id": item_id}])})
+            row = await cur.fetchone()
+        return loads(row[0]) if row is not None else None
 
     async def input_items(self, tenant: str, response_id: str, *, after: str | None, limit: int,
                           order: Order) -> Page | None:

@@ -76,4 +76,10 @@ MIGRATIONS: tuple[str, ...] = (
         FOREIGN KEY (tenant, response_id) REFERENCES llmops_responses (tenant, id) ON DELETE CASCADE
     );
     """,
+    # item_reference inputs name an item by id alone: find it in any of the three places it is kept
+    """
+    CREATE INDEX llmops_response_items_item ON llmops_response_items (tenant, item_id);
+    CREATE INDEX llmops_conversation_items_item ON llmops_conversation_items (tenant, item_id);
+    CREATE INDEX llmops_responses_output ON llmops_responses USING gin ((response -> 'output') jsonb_path_ops);
+    """,
 )

@@ -74,6 +74,12 @@ class MemoryStore:
     async def delete(self, tenant: str, response_id: str) -> bool:
         return self.responses.pop((tenant, response_id), None) is not None
 
+    async def find_item(self, tenant: str, item_id: str) -> dict[str, Any] | None:
+        kept = [item for (t, _), s in self.responses.items() if t == tenant
+                for item in (*s.input_items, *s.response["output"])]
+        kept += [item for (t, _), items in self.conversations.items() if t == tenant for item in items]
+        return next((item for item in kept if item.get("id") == item_id), None)
+
     async def all_items(self, tenant: str, conversation_id: str) -> list[dict[str, Any]] | None:
         return self.conversations.get((tenant, conversation_id))
 
