@@ -32,6 +32,7 @@ from routers.needs import TEXT, Needs, looks_like_code, needs_of
 from routers.registry import Deployment, Kind, ModelRegistry, Tier
 from routers.retry import RetryBudget, backoff_s
 from routers.select import Selector
+from routers.truncation import truncate_input
 from routers.unroutable import unroutable
 
 if TYPE_CHECKING:
@@ -69,6 +70,8 @@ class Router:
         """Everything the choice depends on: needs, the tiers to walk (and why), locality."""
         needs = needs_of(ctx, self._registry.counts_tokens)
         tiers, why = self._plan(ctx, needs)
+        if ctx.route == "responses" and ctx.body.get("truncation") == "auto":
+            needs = _fitted(ctx, needs, tiers)
         loc = locality_of(ctx, self._s.region_header, self._s.tenant_region_key, self._sidecar)
         return needs, tiers, why, loc
 
@@ -222,3 +225,15 @@ async def _tracked(stream: ReplyStream, d: Deployment) -> AsyncGenerator[bytes, 
     finally:
         d.state.end()
         await stream.aclose()
+
+
+def _fitted(ctx: RequestContext, needs: Needs, tiers: tuple[Tier, ...]) -> Needs:
+    """``truncation: "auto"``: the input cut to the largest context window among the tiers, if it is over."""
+    windows = [d.context_window for t in tiers for d in t.deployments]
+    if not windows or 0 in windows:  # some deployment declares no window: nothing to fit
+        return needs
+    over = needs.tokens - max(windows)
+    if over > 0 and truncate_input(ctx.body, over):
+        return needs_of(ctx, True)
+    return needs
+

@@ -49,7 +49,8 @@ def gateway(sim: ServerProcess, start_gateway: GatewayFactory, postgres_dsn: str
                      {"name": "nat", "type": "openai", "base_url": base, "responses": "native"}],
         "models": [{"name": "sim-chat", "deployments": [{"backend": "chat"}]},
                    {"name": "claude-sim", "deployments": [{"backend": "ant"}]},
-                   {"name": "native-sim", "deployments": [{"backend": "nat"}]}],
+                   {"name": "native-sim", "deployments": [{"backend": "nat"}]},
+                   {"name": "small-sim", "context_window": 100, "deployments": [{"backend": "chat"}]}],
         "chain": ["authn", "authz", "limits"],
         "auth": {"static_keys": [{"key": KEY, "key_id": "user", "tenant": "builders"},
                                  {"key": INTERN, "key_id": "intern", "tenant": "interns"}]},
@@ -226,3 +227,19 @@ def test_access_log_and_metrics_name_the_route(client: openai.OpenAI, gateway: S
     assert 'route="responses"' in metrics
     lines = [json.loads(line) for line in gateway.logs().splitlines() if line.startswith("{")]
     assert any(line.get("route") == "responses" and line.get("status") == 200 for line in lines)
+
+
+def test_truncation_auto_drops_the_oldest_items_to_fit(client: openai.OpenAI, sim: ServerProcess) -> None:
+    history: Any = [{"role": "developer", "content": "Be brief."},
+                    {"role": "user", "content": "old question " * 40},
+                    {"role": "assistant", "content": "old answer " * 40},
+                    {"role": "user", "content": "What now?"}]
+    with pytest.raises(openai.BadRequestError):  # "disabled", the default: over the window is a 400
+        client.responses.create(model="small-sim", input=history)
+    fitted = client.responses.create(model="small-sim", input=history, truncation="auto")
+    assert fitted.status == "completed" and fitted.truncation == "auto"
+    sent = sim_requests(sim, "/v1/chat/completions")[-1]["body"]["messages"]
+    assert [(m["role"], m["content"]) for m in sent] == [("system", "Be brief."), ("user", "What now?")]
+    with pytest.raises(openai.BadRequestError):  # even the kept items do not fit: still the router's 400
+        client.responses.create(model="small-sim", input="x" * 800, truncation="auto")
+
