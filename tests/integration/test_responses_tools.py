@@ -153,3 +153,19 @@ def test_file_search_and_a_server_side_tool_together(url: str, store: tuple[str,
         "file_search_call", "function_call", "function_call_output", "message"]
     assert hashlib.sha256(b"zebra").hexdigest() in raw.parse().output_text
     assert body["output"][3]["content"][0]["annotations"][0]["file_id"] == file_id
+
+
+def test_a_background_response_runs_the_server_side_tool_on_the_node(url: str) -> None:
+    client = client_for(url)
+    queued = client.responses.create(model="sim-chat", input=QUESTION, tools=[PYTHON], background=True)
+    assert queued.status == "queued"
+    deadline = time.monotonic() + 60
+    while (done := client.responses.retrieve(queued.id)).status in ("queued", "in_progress"):
+        assert time.monotonic() < deadline, "the background response never finished"
+        time.sleep(0.2)
+    assert done.status == "completed" and DIGEST in done.output_text
+    assert [item.type for item in done.output] == ["function_call", "function_call_output", "message"]
+    raw = client.responses.with_raw_response.retrieve(queued.id)
+    validate(json.loads(raw.http_response.text), "Response")
+    events = list(client.responses.retrieve(queued.id, stream=True))
+    assert events[-1].type == "response.completed" and DIGEST in events[-1].response.output_text
