@@ -97,8 +97,17 @@ def _logprobs(req: ChatRequest, content: str | None) -> JSONObject | None:
     return {"content": [token_logprob(p, req.top_logprobs) for p in pieces(content)], "refusal": None}
 
 
-def _message(choice: ChatChoice) -> JSONObject:
+def reasoning_of(req: ChatRequest) -> str:
+    """What a reasoning model thought before answering (only when ``reasoning_effort`` is given)."""
+    if not req.reasoning_effort:
+        return ""
+    return f"Thinking ({req.reasoning_effort}) about: {req.conversation.last_user_text[:80]}"
+
+
+def _message(req: ChatRequest, choice: ChatChoice) -> JSONObject:
     message: JSONObject = {"role": "assistant", "content": choice.content, "refusal": None, "annotations": []}
+    if reasoning_of(req):
+        message["reasoning_content"] = reasoning_of(req)
     if choice.tool_calls:
         message["tool_calls"] = [_wire_call(c) for c in choice.tool_calls]
     return message
@@ -113,7 +122,7 @@ def completion_body(req: ChatRequest, choices: list[ChatChoice], fingerprint: st
         "choices": [
             {
                 "index": c.index,
-                "message": _message(c),
+                "message": _message(req, c),
                 "logprobs": _logprobs(req, c.content),
                 "finish_reason": c.finish_reason,
                 **_stop_reason(c),
@@ -143,6 +152,8 @@ def _choice_delta(index: int, delta: JSONObject, finish: str | None = None, lp: 
 
 def _text_deltas(req: ChatRequest, choice: ChatChoice) -> Iterator[JSONObject]:
     yield _choice_delta(choice.index, {"role": "assistant", "content": "", "refusal": None})
+    for piece in pieces(reasoning_of(req)):
+        yield _choice_delta(choice.index, {"reasoning_content": piece})
     for piece in pieces(choice.content or ""):
         yield _choice_delta(choice.index, {"content": piece}, lp=_logprobs(req, piece))
     yield _choice_delta(choice.index, {}, choice.finish_reason) | _stop_reason(choice)

@@ -7,7 +7,7 @@ from typing import Any
 
 from simulator.conversation import Conversation, read_chat_messages
 from simulator.tools import ToolChoice, ToolSpec
-from simulator.validate import bad, opt_bool, opt_dict, opt_int, req_list, req_str, stop_list
+from simulator.validate import bad, opt_bool, opt_dict, opt_int, opt_str, req_list, req_str, stop_list
 
 MAX_N = 16
 
@@ -28,6 +28,7 @@ class ChatRequest:
     tool_choice: ToolChoice = ToolChoice()
     parallel_tool_calls: bool = True
     seed: int = 0
+    reasoning_effort: str = ""  # set: the answer comes with ``reasoning_content``, as vLLM's reasoning parsers give
 
 
 def _function_tool(tool: Any, index: int) -> ToolSpec | None:
@@ -92,4 +93,5 @@ def parse_chat(body: dict[str, Any]) -> ChatRequest:
         tool_choice=parse_tool_choice(body.get("tool_choice")),
         parallel_tool_calls=opt_bool(body, "parallel_tool_calls", True),
         seed=opt_int(body, "seed", 0, -(1 << 63), (1 << 64) - 1) or 0,
+        reasoning_effort=opt_str(body, "reasoning_effort", ""),
     )

@@ -243,3 +243,40 @@ def test_truncation_auto_drops_the_oldest_items_to_fit(client: openai.OpenAI, si
     with pytest.raises(openai.BadRequestError):  # even the kept items do not fit: still the router's 400
         client.responses.create(model="small-sim", input="x" * 800, truncation="auto")
 
+
+
+def test_logprobs_asked_for_by_include_reach_the_output_text(client: openai.OpenAI, gateway: ServerProcess) -> None:
+    answer = client.responses.create(model="sim-chat", input="Weigh every word", top_logprobs=2,
+                                     include=["message.output_text.logprobs"])
+    part: Any = answer.output[0].content[0]  # type: ignore[union-attr,index]
+    assert part.type == "output_text" and part.logprobs
+    assert "".join(lp.token for lp in part.logprobs) == part.text
+    assert all(len(lp.top_logprobs) == 2 for lp in part.logprobs)
+    plain = client.responses.create(model="sim-chat", input="Weigh every word")
+    plain_part: Any = plain.output[0].content[0]  # type: ignore[union-attr,index]
+    assert plain_part.type == "output_text" and plain_part.logprobs == []
+    raw = httpx.post(f"{gateway.url}/v1/responses", headers={"authorization": f"Bearer {KEY}"},
+                     json={"model": "sim-chat", "input": "Weigh every word", "stream": True,
+                           "include": ["message.output_text.logprobs"]})
+    events = sse_events(raw.text)
+    validate_events(events)
+    streamed = [lp for e in events if e["type"] == "response.output_text.delta" for lp in e["logprobs"]]
+    final = events[-1]["response"]["output"][0]["content"][0]
+    assert streamed and [lp["token"] for lp in streamed] == [lp["token"] for lp in final["logprobs"]]
+
+
+def test_a_reasoning_models_thinking_is_a_reasoning_item(client: openai.OpenAI, gateway: ServerProcess) -> None:
+    answer = client.responses.create(model="sim-chat", input="Think first", reasoning={"effort": "low"})
+    assert [item.type for item in answer.output] == ["reasoning", "message"]
+    thought: Any = answer.output[0]
+    assert thought.type == "reasoning" and thought.content is not None
+    assert thought.content[0].text == "Thinking (low) about: Think first"
+    raw = httpx.post(f"{gateway.url}/v1/responses", headers={"authorization": f"Bearer {KEY}"},
+                     json={"model": "sim-chat", "input": "Think first", "stream": True, "reasoning": {"effort": "low"}})
+    events = sse_events(raw.text)
+    validate_events(events)
+    deltas = "".join(e["delta"] for e in events if e["type"] == "response.reasoning_text.delta")
+    assert deltas == "Thinking (low) about: Think first"
+    assert events[-1]["response"]["output"][0]["content"][0]["text"] == deltas
+    follow = client.responses.create(model="sim-chat", input="And now?", previous_response_id=answer.id)
+    assert follow.status == "completed"  # the reasoning item in the history is not sent back to a chat backend

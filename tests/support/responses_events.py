@@ -17,6 +17,8 @@ EVENT_SCHEMAS = {
     "response.output_text.delta": "ResponseTextDeltaEvent",
     "response.output_text.done": "ResponseTextDoneEvent",
     "response.output_text.annotation.added": "ResponseOutputTextAnnotationAddedEvent",
+    "response.reasoning_text.delta": "ResponseReasoningTextDeltaEvent",
+    "response.reasoning_text.done": "ResponseReasoningTextDoneEvent",
     "response.function_call_arguments.delta": "ResponseFunctionCallArgumentsDeltaEvent",
     "response.function_call_arguments.done": "ResponseFunctionCallArgumentsDoneEvent",
     "response.file_search_call.in_progress": "ResponseFileSearchCallInProgressEvent",

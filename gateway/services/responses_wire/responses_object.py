@@ -87,8 +87,26 @@ def response_usage(usage: Any) -> dict[str, Any] | None:
             "total_tokens": usage.get("total_tokens") or prompt + completion}
 
 
-def text_part(text: str) -> dict[str, Any]:
-    return {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
+def text_part(text: str, logprobs: list[Any] | None = None) -> dict[str, Any]:
+    return {"type": "output_text", "text": text, "annotations": [], "logprobs": logprobs or []}
+
+
+def reasoning_item(text: str, status: str = "completed") -> dict[str, Any]:
+    """What a reasoning model thought (a chat backend's ``reasoning_content``), as a ``reasoning`` item."""
+    return {"id": new_id("rs_"), "type": "reasoning", "status": status, "summary": [],
+            "content": [{"type": "reasoning_text", "text": text}]}
+
+
+def reasoning_text(message: dict[str, Any]) -> str | None:
+    """vLLM's and DeepSeek's ``reasoning_content``, or ``reasoning`` as newer servers name it."""
+    value = message.get("reasoning_content") or message.get("reasoning")
+    return value if isinstance(value, str) and value else None
+
+
+def token_logprobs(logprobs: Any) -> list[Any]:
+    """A chat choice's ``logprobs.content`` (token, logprob, bytes, top_logprobs): the same shape here."""
+    content = logprobs.get("content") if isinstance(logprobs, dict) else None
+    return [lp for lp in content if isinstance(lp, dict)] if isinstance(content, list) else []
 
 
 def message_item(parts: list[dict[str, Any]], status: str = "completed") -> dict[str, Any]:
@@ -100,14 +118,17 @@ def call_item(call_id: str | None, name: str, arguments: str, status: str = "com
             "name": name, "arguments": arguments}
 
 
-def output_items(message: dict[str, Any], status: str) -> list[dict[str, Any]]:
-    """A chat message as output items: its text (or refusal) as a message, then one item per tool call."""
+def output_items(message: dict[str, Any], status: str, logprobs: Any = None) -> list[dict[str, Any]]:
+    """A chat message as output items: its reasoning, its text (or refusal) as a message, then one item per
+    tool call."""
     parts: list[dict[str, Any]] = []
     if isinstance(message.get("content"), str) and message["content"]:
-        parts.append(text_part(message["content"]))
+        parts.append(text_part(message["content"], token_logprobs(logprobs)))
     if isinstance(message.get("refusal"), str) and message["refusal"]:
         parts.append({"type": "refusal", "refusal": message["refusal"]})
-    items = [message_item(parts, status)] if parts else []
+    thought = reasoning_text(message)
+    items = [reasoning_item(thought, status)] if thought is not None else []
+    items += [message_item(parts, status)] if parts else []
     for call in message.get("tool_calls") or ():
         fn = call.get("function") or {}
         items.append(call_item(call.get("id"), str(fn.get("name") or ""), str(fn.get("arguments") or ""), status))
@@ -131,5 +152,5 @@ def from_completion(body: dict[str, Any], completion: dict[str, Any],
     status = "incomplete" if reason in _INCOMPLETE else "completed"
     response = envelope(body, *identity_of(identity, completion.get("created")),
                         str(completion.get("model") or body.get("model") or ""))
-    items = output_items(choice.get("message") or {}, status)
+    items = output_items(choice.get("message") or {}, status, choice.get("logprobs"))
     return finish(response, items, reason, response_usage(completion.get("usage")))

@@ -4,7 +4,8 @@
 parts → chat parts, all-text content → one string); ``function_call`` items → the assistant's
 ``tool_calls``; ``function_call_output`` → ``tool`` messages; ``input_file`` (inline data, resolved by
 the endpoint) → its text. Function tools, ``tool_choice``, ``text.format`` (→ ``response_format``),
-``max_output_tokens``, sampling, ``reasoning.effort`` and the caller's identifiers carry over.
+``max_output_tokens``, sampling, ``reasoning.effort``, logprobs (asked for by ``include`` or
+``top_logprobs``) and the caller's identifiers carry over.
 ``file_search`` is the gateway's (the rag stage); other hosted tools and items need a native backend.
 """
 
@@ -19,6 +20,7 @@ from gateway.kernel.responses import as_items, content_text
 from gateway.services.vectorstores.extract import extract_text
 
 PASSED = ("temperature", "top_p", "user", "safety_identifier", "prompt_cache_key", "service_tier", "top_logprobs")
+LOGPROBS = "message.output_text.logprobs"
 GATEWAY_TOOLS = frozenset({"file_search"})
 _SKIPPED_ITEMS = frozenset({"file_search_call", "reasoning"})
 _CHAT_ROLES = {"developer": "system", "system": "system", "user": "user", "assistant": "assistant"}
@@ -29,6 +31,8 @@ def chat_request(body: dict[str, Any], stream: bool) -> dict[str, Any]:
     out.update({key: body[key] for key in PASSED if body.get(key) is not None})
     if body.get("max_output_tokens") is not None:
         out["max_tokens"] = body["max_output_tokens"]
+    if wants_logprobs(body):
+        out["logprobs"] = True
     effort = (body.get("reasoning") or {}).get("effort")
     if effort is not None:
         out["reasoning_effort"] = effort
@@ -40,6 +44,12 @@ def chat_request(body: dict[str, Any], stream: bool) -> dict[str, Any]:
         out["stream"] = True
         out["stream_options"] = {"include_usage": True}
     return out
+
+
+def wants_logprobs(body: dict[str, Any]) -> bool:
+    """``include: ["message.output_text.logprobs"]`` or ``top_logprobs``: the output text carries them."""
+    include = body.get("include")
+    return (isinstance(include, list) and LOGPROBS in include) or bool(body.get("top_logprobs"))
 
 
 def chat_messages(body: dict[str, Any]) -> list[dict[str, Any]]:

@@ -2,7 +2,8 @@
 
 Per stream: ``response.created`` and ``response.in_progress`` on the first chunk; a message item
 (``output_item.added``, ``content_part.added``, ``output_text.delta``...) opened by the first text;
-one ``function_call`` item per tool call (``function_call_arguments.delta``...); all closed in order
+one ``function_call`` item per tool call (``function_call_arguments.delta``...); a ``reasoning`` item
+for a reasoning model's ``reasoning_content`` (``reasoning_text.delta``...); all closed in order
 (``...done``) when the answer ends, then ``response.completed`` or ``response.incomplete``. An error
 event from the backend, or a stream that ends without a finish, is ``response.failed``.
 """
@@ -19,8 +20,11 @@ from gateway.services.responses_wire.responses_object import (
     finish,
     identity_of,
     message_item,
+    reasoning_item,
+    reasoning_text,
     response_usage,
     text_part,
+    token_logprobs,
 )
 
 Event = dict[str, Any]
@@ -29,12 +33,13 @@ Event = dict[str, Any]
 class _Open:
     """An output item still being written: where it is, and its text or arguments so far."""
 
-    __slots__ = ("index", "item", "pieces")
+    __slots__ = ("index", "item", "logprobs", "pieces")
 
     def __init__(self, index: int, item: dict[str, Any]) -> None:
         self.index = index
         self.item = item
         self.pieces: list[str] = []
+        self.logprobs: list[Any] = []
 
 
 class ChatStreamTranslator:
@@ -47,6 +52,7 @@ class ChatStreamTranslator:
         self.response: dict[str, Any] | None = None
         self._output: list[dict[str, Any]] = []
         self._text: _Open | None = None
+        self._thought: _Open | None = None
         self._calls: dict[int, _Open] = {}
         self._reason: str | None = None
         self._usage: dict[str, Any] | None = None
@@ -72,16 +78,30 @@ class ChatStreamTranslator:
 
     def _choice(self, choice: dict[str, Any], events: list[Event]) -> None:
         delta = choice.get("delta") or {}
+        thought = reasoning_text(delta)
+        if thought is not None:
+            self._add_thought(thought, events)
         content = delta.get("content")
         if isinstance(content, str) and content:
-            self._add_text(content, events)
+            self._add_text(content, token_logprobs(choice.get("logprobs")), events)
         for call in delta.get("tool_calls") or ():
             if isinstance(call, dict):
                 self._add_call(call, events)
         if choice.get("finish_reason"):
             self._reason = choice["finish_reason"]
 
-    def _add_text(self, content: str, events: list[Event]) -> None:
+    def _add_thought(self, piece: str, events: list[Event]) -> None:
+        thought = self._thought
+        if thought is None:
+            thought = self._thought = _Open(len(self._output), {**reasoning_item("", "in_progress"), "content": []})
+            self._output.append(thought.item)
+            events.append({"type": "response.output_item.added", "output_index": thought.index,
+                           "item": {**thought.item}})
+        thought.pieces.append(piece)
+        events.append({"type": "response.reasoning_text.delta", "item_id": thought.item["id"],
+                       "output_index": thought.index, "content_index": 0, "delta": piece})
+
+    def _add_text(self, content: str, logprobs: list[Any], events: list[Event]) -> None:
         text = self._text
         if text is None:
             text = self._text = _Open(len(self._output), message_item([], "in_progress"))
@@ -90,8 +110,9 @@ class ChatStreamTranslator:
             events.append({"type": "response.content_part.added", "item_id": text.item["id"],
                            "output_index": text.index, "content_index": 0, "part": text_part("")})
         text.pieces.append(content)
+        text.logprobs += logprobs
         events.append({"type": "response.output_text.delta", "item_id": text.item["id"], "output_index": text.index,
-                       "content_index": 0, "delta": content, "logprobs": []})
+                       "content_index": 0, "delta": content, "logprobs": _event_logprobs(logprobs)})
 
     def _add_call(self, delta: dict[str, Any], events: list[Event]) -> None:
         key = delta.get("index", 0)
@@ -131,11 +152,15 @@ class ChatStreamTranslator:
 
     def _close(self, status: str) -> list[Event]:
         closing = [(self._text.index, self._text)] if self._text is not None else []
+        closing += [(self._thought.index, self._thought)] if self._thought is not None else []
         closing += [(c.index, c) for c in self._calls.values()]
         events: list[Event] = []
         for _, open_item in sorted(closing, key=lambda pair: pair[0]):
-            if open_item.item["type"] == "message":
+            kind = open_item.item["type"]
+            if kind == "message":
                 events += _close_text(open_item, status)
+            elif kind == "reasoning":
+                events += _close_thought(open_item, status)
             else:
                 events += _close_call(open_item, status)
         return events
@@ -143,10 +168,10 @@ class ChatStreamTranslator:
 
 def _close_text(text: _Open, status: str) -> list[Event]:
     full = "".join(text.pieces)
-    part = text_part(full)
+    part = text_part(full, text.logprobs)
     text.item.update(status=status, content=[part])
     base = {"item_id": text.item["id"], "output_index": text.index, "content_index": 0}
-    return [{"type": "response.output_text.done", **base, "text": full, "logprobs": []},
+    return [{"type": "response.output_text.done", **base, "text": full, "logprobs": _event_logprobs(text.logprobs)},
             {"type": "response.content_part.done", **base, "part": part},
             {"type": "response.output_item.done", "output_index": text.index, "item": text.item}]
 
@@ -157,3 +182,22 @@ def _close_call(call: _Open, status: str) -> list[Event]:
     return [{"type": "response.function_call_arguments.done", "item_id": call.item["id"],
              "output_index": call.index, "name": call.item["name"], "arguments": arguments},
             {"type": "response.output_item.done", "output_index": call.index, "item": call.item}]
+
+
+def _close_thought(thought: _Open, status: str) -> list[Event]:
+    full = "".join(thought.pieces)
+    thought.item.update(status=status, content=[{"type": "reasoning_text", "text": full}])
+    return [{"type": "response.reasoning_text.done", "item_id": thought.item["id"], "output_index": thought.index,
+             "content_index": 0, "text": full},
+            {"type": "response.output_item.done", "output_index": thought.index, "item": thought.item}]
+
+
+def _event_logprobs(logprobs: list[Any]) -> list[Any]:
+    """Chat's token logprobs in a text event's shape (token, logprob, top_logprobs; no bytes)."""
+    if not logprobs:
+        return []
+    return [{"token": lp.get("token"), "logprob": lp.get("logprob"),
+             "top_logprobs": [{"token": t.get("token"), "logprob": t.get("logprob")}
+                              for t in lp.get("top_logprobs") or () if isinstance(t, dict)]}
+            for lp in logprobs]
+
