@@ -12,9 +12,12 @@ from gateway.http.items import input_items
 from gateway.http.paging import include, list_page, list_query
 from gateway.http.parsing import parse_object
 from gateway.kernel.context import Principal, tenant_of
-from gateway.kernel.errors import InvalidRequest, NotFound
+from gateway.kernel.errors import InvalidRequest
 from gateway.services.responses.conversations import Conversation
 from gateway.services.responses.state import ResponseState
+
+CONVERSATION_ID = v.PathId("conversation_id", "Conversation")
+ITEM_ID = v.PathId("item_id", "Item")
 
 
 class ConversationsApi:
@@ -34,83 +37,61 @@ class ConversationsApi:
         return (await self._conversation(request, principal)).as_object()
 
     async def update(self, request: Request, principal: Principal | None) -> Any:
-        conversation_id = conversation_id_of(request)
+        conversation_id = CONVERSATION_ID.of(request)
         body = parse_object(await request.body())
         if "metadata" not in body:
             raise InvalidRequest("Missing required parameter: 'metadata'.", param="metadata")
         found = await self._store.update(tenant_of(principal), conversation_id, v.metadata(body["metadata"]))
         if found is None:
-            raise _missing(conversation_id)
+            raise CONVERSATION_ID.missing(conversation_id)
         return found.as_object()
 
     async def delete(self, request: Request, principal: Principal | None) -> Any:
-        conversation_id = conversation_id_of(request)
+        conversation_id = CONVERSATION_ID.of(request)
         if not await self._store.delete(tenant_of(principal), conversation_id):
-            raise _missing(conversation_id)
+            raise CONVERSATION_ID.missing(conversation_id)
         return {"id": conversation_id, "object": "conversation.deleted", "deleted": True}
 
     async def add_items(self, request: Request, principal: Principal | None) -> Any:
-        conversation_id = conversation_id_of(request)
+        conversation_id = CONVERSATION_ID.of(request)
         include(request.query_params)
         items = input_items(parse_object(await request.body()).get("items"), required=True)
         added = await self._store.add(tenant_of(principal), conversation_id, items)
         if added is None:
-            raise _missing(conversation_id)
+            raise CONVERSATION_ID.missing(conversation_id)
         return list_page(added, False)
 
     async def list_items(self, request: Request, principal: Principal | None) -> Any:
-        conversation_id = conversation_id_of(request)
+        conversation_id = CONVERSATION_ID.of(request)
         query = list_query(request.query_params)
         found = await self._store.items(tenant_of(principal), conversation_id, after=query.after,
                                         limit=query.limit, order=query.order)
         if found is None:
-            raise _missing(conversation_id)
+            raise CONVERSATION_ID.missing(conversation_id)
         return list_page(found[1].items, found[1].has_more)
 
     async def get_item(self, request: Request, principal: Principal | None) -> Any:
-        conversation_id, item_id = conversation_id_of(request), item_id_of(request)
+        conversation_id, item_id = CONVERSATION_ID.of(request), ITEM_ID.of(request)
         include(request.query_params)
         found = await self._store.item(tenant_of(principal), conversation_id, item_id)
         if found is None:
-            raise _missing(conversation_id)
+            raise CONVERSATION_ID.missing(conversation_id)
         if found[1] is None:
-            raise _missing_item(item_id)
+            raise ITEM_ID.missing(item_id)
         return found[1]
 
     async def delete_item(self, request: Request, principal: Principal | None) -> Any:
-        conversation_id, item_id = conversation_id_of(request), item_id_of(request)
+        conversation_id, item_id = CONVERSATION_ID.of(request), ITEM_ID.of(request)
         found = await self._store.delete_item(tenant_of(principal), conversation_id, item_id)
         if found is None:
-            raise _missing(conversation_id)
+            raise CONVERSATION_ID.missing(conversation_id)
         if not found[1]:
-            raise _missing_item(item_id)
+            raise ITEM_ID.missing(item_id)
         return found[0].as_object()
 
     async def _conversation(self, request: Request, principal: Principal | None) -> Conversation:
-        conversation_id = conversation_id_of(request)
+        conversation_id = CONVERSATION_ID.of(request)
         found = await self._store.get(tenant_of(principal), conversation_id)
         if found is None:
-            raise _missing(conversation_id)
+            raise CONVERSATION_ID.missing(conversation_id)
         return found
-
-
-def conversation_id_of(request: Request) -> str:
-    value: str = request.path_params["conversation_id"]
-    if not v.ID.fullmatch(value):
-        raise _missing(value)
-    return value
-
-
-def item_id_of(request: Request) -> str:
-    value: str = request.path_params["item_id"]
-    if not v.ID.fullmatch(value):
-        raise _missing_item(value)
-    return value
-
-
-def _missing(conversation_id: str) -> NotFound:
-    return NotFound(f"Conversation with id '{conversation_id[:128]}' not found.", param="conversation_id")
-
-
-def _missing_item(item_id: str) -> NotFound:
-    return NotFound(f"Item with id '{item_id[:128]}' not found.", param="item_id")

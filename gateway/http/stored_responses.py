@@ -21,12 +21,14 @@ from gateway.http import validate as v
 from gateway.http.paging import include, int_param, list_page, list_query
 from gateway.http.responses import JSON
 from gateway.kernel.context import Principal, tenant_of
-from gateway.kernel.errors import GatewayError, InvalidRequest, NotFound
+from gateway.kernel.errors import GatewayError, InvalidRequest
 from gateway.services.responses.queue import FINAL_EVENTS
 from gateway.services.responses.responses import TERMINAL
 from gateway.services.responses.state import ResponseState
 
 _KEEPALIVE_S = 15.0
+
+RESPONSE_ID = v.PathId("response_id", "Response")
 
 
 class StoredResponsesApi:
@@ -36,7 +38,7 @@ class StoredResponsesApi:
         self._state = state
 
     async def get(self, request: Request, principal: Principal | None) -> Response:
-        response_id, tenant = response_id_of(request), tenant_of(principal)
+        response_id, tenant = RESPONSE_ID.of(request), tenant_of(principal)
         q = request.query_params
         include(q)
         stream = q.get("stream", "false").lower()
@@ -45,7 +47,7 @@ class StoredResponsesApi:
         after = int_param(q.get("starting_after"), -1, 0, 2**31 - 1, "starting_after")
         stored = await self._state.responses.get(tenant, response_id)
         if stored is None:
-            raise _missing(response_id)
+            raise RESPONSE_ID.missing(response_id)
         if stream == "false":
             return Response(orjson.dumps(stored.response), media_type=JSON)
         if stored.response.get("background") is not True:
@@ -53,25 +55,25 @@ class StoredResponsesApi:
         return event_stream(self._state, tenant, response_id, after)
 
     async def delete(self, request: Request, principal: Principal | None) -> Any:
-        response_id = response_id_of(request)
+        response_id = RESPONSE_ID.of(request)
         if not await self._state.responses.delete(tenant_of(principal), response_id):
-            raise _missing(response_id)
+            raise RESPONSE_ID.missing(response_id)
         return {"id": response_id, "object": "response", "deleted": True}
 
     async def input_items(self, request: Request, principal: Principal | None) -> Any:
-        response_id = response_id_of(request)
+        response_id = RESPONSE_ID.of(request)
         query = list_query(request.query_params)
         page = await self._state.responses.input_items(tenant_of(principal), response_id, after=query.after,
                                                        limit=query.limit, order=query.order)
         if page is None:
-            raise _missing(response_id)
+            raise RESPONSE_ID.missing(response_id)
         return list_page(page.items, page.has_more)
 
     async def cancel(self, request: Request, principal: Principal | None) -> Any:
-        response_id = response_id_of(request)
+        response_id = RESPONSE_ID.of(request)
         found = await self._state.responses.cancel(tenant_of(principal), response_id)
         if found is None:
-            raise _missing(response_id)
+            raise RESPONSE_ID.missing(response_id)
         response, outcome = found
         if outcome == "not_background":
             raise InvalidRequest("Only responses created with background can be cancelled.", param="response_id")
@@ -111,17 +113,6 @@ async def _follow(state: ResponseState, tenant: str, response_id: str, after: in
         if idle >= _KEEPALIVE_S:
             idle = 0.0
             yield b": keep-alive\n\n"
-
-
-def response_id_of(request: Request) -> str:
-    value: str = request.path_params["response_id"]
-    if not v.ID.fullmatch(value):
-        raise _missing(value)
-    return value
-
-
-def _missing(response_id: str) -> NotFound:
-    return NotFound(f"Response with id '{response_id[:128]}' not found.", param="response_id")
 
 
 def _sse(event: dict[str, Any]) -> bytes:

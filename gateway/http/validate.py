@@ -18,7 +18,10 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass
 from typing import Any
+
+from starlette.requests import Request
 
 from gateway.kernel.errors import InvalidRequest, NotFound
 
@@ -56,6 +59,23 @@ def plain(value: Any, param: str, depth: int = 0) -> Any:
     elif isinstance(value, float) and not math.isfinite(value) or isinstance(value, int) and abs(value) > 2**63:
         raise InvalidRequest(f"'{param}' holds a number out of range.", param=param)
     return value
+
+
+@dataclass(frozen=True, slots=True)
+class PathId:
+    """An object's id in the URL (``param``), and the 404 that says it names nothing of ``what``."""
+
+    param: str
+    what: str
+
+    def of(self, request: Request) -> str:
+        value: str = request.path_params[self.param]
+        if not ID.fullmatch(value):
+            raise self.missing(value)
+        return value
+
+    def missing(self, value: str) -> NotFound:
+        return NotFound(f"{self.what} with id '{value[:128]}' not found.", param=self.param)
 
 
 def object_id(value: str, what: str) -> str:
