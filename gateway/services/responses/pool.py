@@ -12,6 +12,7 @@ import psycopg_pool
 
 from gateway.kernel.errors import ServiceOverloaded
 from gateway.services.responses.schema import COMPONENT, MIGRATIONS
+from gateway.services.stores.errors import database_errors
 from gateway.services.stores.migrations import migrate
 
 if TYPE_CHECKING:
@@ -66,13 +67,5 @@ class StatePool:
             yield conn
 
 
-@contextlib.contextmanager
-def mapped_errors() -> Any:
-    try:
-        yield
-    except (psycopg.OperationalError, psycopg_pool.PoolTimeout, psycopg_pool.PoolClosed, OSError) as exc:
-        raise StateUnavailable(f"The response store is unavailable ({type(exc).__name__}).") from None
-    except RuntimeError as exc:  # pgserver failing to start the embedded server
-        if "pgserver" in repr(exc) or "postgres" in repr(exc).lower():
-            raise StateUnavailable("The embedded response store database could not start.") from None
-        raise
+def mapped_errors() -> contextlib.AbstractContextManager[None]:
+    return database_errors(StateUnavailable, "response store")

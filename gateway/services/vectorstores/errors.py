@@ -3,25 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
-
-import psycopg
-import psycopg_pool
 
 from gateway.kernel.errors import ServiceOverloaded
+from gateway.services.stores.errors import database_errors
 
 
 class StoreUnavailable(ServiceOverloaded):
     default_code = "vector_store_unavailable"
 
 
-@contextlib.contextmanager
-def mapped_store_errors() -> Iterator[None]:
-    try:
-        yield
-    except (psycopg.OperationalError, psycopg_pool.PoolTimeout, psycopg_pool.PoolClosed, OSError) as exc:
-        raise StoreUnavailable(f"The vector store database is unavailable ({type(exc).__name__}).") from None
-    except RuntimeError as exc:  # pgserver failing to start the embedded server
-        if "pgserver" in repr(exc) or "postgres" in repr(exc).lower():
-            raise StoreUnavailable("The embedded vector store database could not start.") from None
-        raise
+def mapped_store_errors() -> contextlib.AbstractContextManager[None]:
+    return database_errors(StoreUnavailable, "vector store")
