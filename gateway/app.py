@@ -53,7 +53,10 @@ from gateway.kernel.schemas import (
     FilePage,
     FileUpload,
     ImageRequest,
+    IncludeQuery,
+    ItemPage,
     Page,
+    ResponseQuery,
     ResponsesRequest,
     SpeechRequest,
     TranscriptionUpload,
@@ -248,10 +251,10 @@ def _stored_responses(door: FrontDoor, api: StoredResponsesApi) -> list[DoorRout
     one = "/v1/responses/{response_id}"
     return [
         door.raw(one, "GET", stored, api.get, Api("Retrieve a response, or resume a background one's stream",
-                                                  query=t.ResponseQuery, reply=t.ResponseObject, stream=True)),
+                                                  query=ResponseQuery, reply=t.ResponseObject, stream=True)),
         door.json(one, "DELETE", stored, api.delete, Api("Delete a response", reply=t.Deleted)),
         door.json(one + "/input_items", "GET", stored, api.input_items,
-                  Api("List a response's input items", query=t.ListQuery, reply=t.ItemList)),
+                  Api("List a response's input items", query=ItemPage, reply=t.ItemList)),
         door.json(one + "/cancel", "POST", Door("key", "responses", "responses", resource=_response, limited=True),
                   api.cancel, Api("Cancel a background response", reply=t.ResponseObject, errors=(400,))),
     ]
@@ -272,11 +275,11 @@ def _conversations(door: FrontDoor, api: ConversationsApi) -> list[DoorRoute]:
                   Api("Update a conversation's metadata", body=t.ConversationUpdate, reply=conversation)),
         door.json(one, "DELETE", conversations(), api.delete, Api("Delete a conversation", reply=t.Deleted)),
         door.json(items, "POST", conversations(limited=True), api.add_items,
-                  Api("Add items to a conversation", body=t.ItemsCreate, query=t.IncludeQuery, reply=t.ItemList)),
+                  Api("Add items to a conversation", body=t.ItemsCreate, query=IncludeQuery, reply=t.ItemList)),
         door.json(items, "GET", conversations(), api.list_items,
-                  Api("List a conversation's items", query=t.ListQuery, reply=t.ItemList)),
+                  Api("List a conversation's items", query=ItemPage, reply=t.ItemList)),
         door.json(item, "GET", conversations(), api.get_item,
-                  Api("Retrieve a conversation item", query=t.IncludeQuery, reply=t.Item)),
+                  Api("Retrieve a conversation item", query=IncludeQuery, reply=t.Item)),
         door.json(item, "DELETE", conversations(), api.delete_item,
                   Api("Delete a conversation item", reply=conversation)),
     ]

@@ -317,29 +317,6 @@ class Item(Struct):
 # Bodies and queries of the stored-state routes (their handlers check each field by hand, in
 # gateway/http/items.py and paging.py; these say the same for the description).
 
-IncludeValue = Literal["file_search_call.results", "web_search_call.results", "web_search_call.action.sources",
-                       "message.input_image.image_url", "computer_call_output.output.image_url",
-                       "code_interpreter_call.outputs", "reasoning.encrypted_content",
-                       "message.output_text.logprobs"]
-
-
-class ListQuery(Struct):
-    limit: int | None = None
-    order: Literal["asc", "desc"] | None = None
-    after: str | None = None
-    include: list[IncludeValue] | None = None
-
-
-class IncludeQuery(Struct):
-    include: list[IncludeValue] | None = None
-
-
-class ResponseQuery(Struct):
-    stream: bool | None = None
-    starting_after: int | None = None
-    include: list[IncludeValue] | None = None
-
-
 class ConversationCreate(Struct):
     items: list[dict[str, Any]] | None = None
     metadata: dict[str, str] | None = None

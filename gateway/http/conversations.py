@@ -9,10 +9,12 @@ from starlette.requests import Request
 
 from gateway.http import validate as v
 from gateway.http.items import input_items
-from gateway.http.paging import include, list_page, list_query
+from gateway.http.paging import list_query, query_of
 from gateway.http.parsing import parse_object
 from gateway.kernel.context import Principal, tenant_of
 from gateway.kernel.errors import InvalidRequest
+from gateway.kernel.listing import list_page
+from gateway.kernel.schemas import IncludeQuery
 from gateway.services.responses.conversations import Conversation
 from gateway.services.responses.state import ResponseState
 
@@ -54,7 +56,7 @@ class ConversationsApi:
 
     async def add_items(self, request: Request, principal: Principal | None) -> Any:
         conversation_id = CONVERSATION_ID.of(request)
-        include(request.query_params)
+        query_of(request.query_params, IncludeQuery)
         items = input_items(parse_object(await request.body()).get("items"), required=True)
         added = await self._store.add(tenant_of(principal), conversation_id, items)
         if added is None:
@@ -72,7 +74,7 @@ class ConversationsApi:
 
     async def get_item(self, request: Request, principal: Principal | None) -> Any:
         conversation_id, item_id = CONVERSATION_ID.of(request), ITEM_ID.of(request)
-        include(request.query_params)
+        query_of(request.query_params, IncludeQuery)
         found = await self._store.item(tenant_of(principal), conversation_id, item_id)
         if found is None:
             raise CONVERSATION_ID.missing(conversation_id)

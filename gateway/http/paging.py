@@ -1,22 +1,49 @@
-"""Query parameters of OpenAI's list endpoints (``limit``, ``order``, ``after``, ``include``) and the list
-page they answer with."""
+"""Query strings as typed Structs (``kernel/schemas.py``: ``Page``, ``ItemPage``, ``ResponseQuery``...),
+and the list page OpenAI's list endpoints answer with."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
+import msgspec
 from starlette.datastructures import QueryParams
 
-from gateway.http import validate as v
+from gateway.http.parsing import validate
 from gateway.kernel.errors import InvalidRequest
 from gateway.kernel.response_state import Order
+from gateway.kernel.schemas import ItemPage
 
-INCLUDABLE = frozenset({
-    "file_search_call.results", "web_search_call.results", "web_search_call.action.sources",
-    "message.input_image.image_url", "computer_call_output.output.image_url", "code_interpreter_call.outputs",
-    "reasoning.encrypted_content", "message.output_text.logprobs",
-})
+Q = TypeVar("Q", bound=msgspec.Struct)
+
+
+def query_of(params: QueryParams, schema: type[Q]) -> Q:
+    """The query string as ``schema``: strings converted to the declared types, a list field from its
+    repeated values (``include=a&include=b`` or ``include[]=a``); a 400 naming the parameter."""
+    lists = _list_fields(schema)
+    fields: dict[str, Any] = {}
+    for key in params:
+        name = key.removesuffix("[]")
+        fields[name] = [*fields.get(name, ()), *params.getlist(key)] if name in lists else params[key]
+    try:
+        return validate(fields, schema, strict=False)
+    except InvalidRequest as exc:  # "include[0]": the URL has no index to point at
+        exc.param = exc.param.split("[", 1)[0] if exc.param else exc.param
+        raise
+
+
+@functools.cache
+def _list_fields(schema: type[msgspec.Struct]) -> frozenset[str]:
+    info = msgspec.inspect.type_info(schema)
+    assert isinstance(info, msgspec.inspect.StructType)
+    return frozenset(f.name for f in info.fields if _is_list(f.type))
+
+
+def _is_list(kind: msgspec.inspect.Type) -> bool:
+    if isinstance(kind, msgspec.inspect.UnionType):
+        return any(_is_list(t) for t in kind.types)
+    return isinstance(kind, msgspec.inspect.ListType)
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,40 +53,6 @@ class ListQuery:
     order: Order
 
 
-def list_query(q: QueryParams, default_order: Order = "desc") -> ListQuery:
-    limit = int_param(q.get("limit"), 20, 1, 100, "limit")
-    order = q.get("order", default_order)
-    if order not in ("asc", "desc"):
-        raise InvalidRequest("'order' must be 'asc' or 'desc'.", param="order")
-    after = q.get("after")
-    if after is not None and not v.ID.fullmatch(after):
-        raise InvalidRequest("'after' must be an item id.", param="after")
-    include(q)
-    return ListQuery(after, limit, "asc" if order == "asc" else "desc")
-
-
-def include(q: QueryParams) -> tuple[str, ...]:
-    """``include`` (``include[]=...`` as the SDKs send it, or repeated): known values only. The gateway
-    stores items whole, so each of them is already there."""
-    values = (*q.getlist("include"), *q.getlist("include[]"))
-    for value in values:
-        if value not in INCLUDABLE:
-            raise InvalidRequest(f"'include' values must be among {sorted(INCLUDABLE)}.", param="include")
-    return values
-
-
-def int_param(raw: Any, default: int, low: int, high: int, name: str) -> int:
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except (TypeError, ValueError, OverflowError):
-        raise InvalidRequest(f"'{name}' must be an integer.", param=name) from None
-    if not low <= value <= high:
-        raise InvalidRequest(f"'{name}' must be between {low} and {high}.", param=name)
-    return value
-
-
-def list_page(data: list[dict[str, Any]], has_more: bool) -> dict[str, Any]:
-    return {"object": "list", "data": data, "first_id": data[0]["id"] if data else None,
-            "last_id": data[-1]["id"] if data else None, "has_more": has_more}
+def list_query(params: QueryParams, default_order: Order = "desc") -> ListQuery:
+    page = query_of(params, ItemPage)
+    return ListQuery(page.after, page.limit or 20, page.order or default_order)

@@ -18,10 +18,12 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from gateway.http import validate as v
-from gateway.http.paging import include, int_param, list_page, list_query
+from gateway.http.paging import list_query, query_of
 from gateway.http.responses import JSON
 from gateway.kernel.context import Principal, tenant_of
 from gateway.kernel.errors import GatewayError, InvalidRequest
+from gateway.kernel.listing import list_page
+from gateway.kernel.schemas import ResponseQuery
 from gateway.services.responses.queue import FINAL_EVENTS
 from gateway.services.responses.responses import TERMINAL
 from gateway.services.responses.state import ResponseState
@@ -39,16 +41,13 @@ class StoredResponsesApi:
 
     async def get(self, request: Request, principal: Principal | None) -> Response:
         response_id, tenant = RESPONSE_ID.of(request), tenant_of(principal)
-        q = request.query_params
-        include(q)
-        stream = q.get("stream", "false").lower()
-        if stream not in ("true", "false"):
-            raise InvalidRequest("'stream' must be true or false.", param="stream")
-        after = int_param(q.get("starting_after"), -1, 0, 2**31 - 1, "starting_after")
+        query = query_of(request.query_params, ResponseQuery)
+        stream = query.stream is True
+        after = query.starting_after if query.starting_after is not None else -1
         stored = await self._state.responses.get(tenant, response_id)
         if stored is None:
             raise RESPONSE_ID.missing(response_id)
-        if stream == "false":
+        if not stream:
             return Response(orjson.dumps(stored.response), media_type=JSON)
         if stored.response.get("background") is not True:
             raise InvalidRequest("Only responses created with background can be streamed again.", param="stream")

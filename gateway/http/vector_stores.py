@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from starlette.requests import Request
 
 from gateway.http import validate as v
+from gateway.http.paging import query_of
 from gateway.http.parsing import parse_object, validate
 from gateway.kernel.context import Principal, tenant_of
 from gateway.kernel.errors import InvalidRequest, PayloadTooLarge
+from gateway.kernel.listing import list_page
 from gateway.kernel.schemas import (
     PURPOSES,
     FilePage,
@@ -20,11 +22,10 @@ from gateway.kernel.schemas import (
     VectorStoreSearch,
 )
 from gateway.services.vectorstores.chunking import parse_chunking
-from gateway.services.vectorstores.objects import file_object, list_page, search_page, store_file_object, store_object
+from gateway.services.vectorstores.objects import file_object, search_page, store_file_object, store_object
 from gateway.services.vectorstores.service import VectorStoreService
 
 Handler = Callable[[Request, Principal | None], Awaitable[Any]]
-Q = TypeVar("Q")
 
 
 class VectorStoreApi:
@@ -56,7 +57,7 @@ class VectorStoreApi:
         return file_object(await self._service.get_file(tenant_of(principal), file_id))
 
     async def list_uploaded_files(self, request: Request, principal: Principal | None) -> Any:
-        limit = _query(request, FilePage).limit or 100
+        limit = query_of(request.query_params, FilePage).limit or 100
         rows = await self._service.list_files(tenant_of(principal), limit + 1)
         return list_page([file_object(r) for r in rows[:limit]], len(rows) > limit)
 
@@ -87,7 +88,7 @@ class VectorStoreApi:
         return store_object(store, *await self._service.stats(store))
 
     async def list_stores(self, request: Request, principal: Principal | None) -> Any:
-        page = _query(request, Page)
+        page = query_of(request.query_params, Page)
         limit, after = page.limit or 20, page.after
         if after is not None and not v.ID.fullmatch(after):
             raise InvalidRequest("'after' must be a vector store id.", param="after")
@@ -113,7 +114,7 @@ class VectorStoreApi:
         return store_file_object(row)
 
     async def list_files(self, request: Request, principal: Principal | None) -> Any:
-        limit = _query(request, Page).limit or 20
+        limit = query_of(request.query_params, Page).limit or 20
         rows = await self._service.store_files(tenant_of(principal), _store_id(request), limit + 1)
         return list_page([store_file_object(r) for r in rows[:limit]], len(rows) > limit)
 
@@ -167,6 +168,3 @@ def _ids(request: Request) -> tuple[str, str]:
     return _store_id(request), v.object_id(request.path_params["file_id"], "file in this vector store")
 
 
-def _query(request: Request, schema: type[Q]) -> Q:
-    """The query string as ``schema`` (strings converted to the declared types); a 400 naming the param."""
-    return validate(dict(request.query_params), schema, strict=False)

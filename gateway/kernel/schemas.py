@@ -171,6 +171,35 @@ class Page(Struct):
     order: Literal["asc", "desc"] | None = None
 
 
+IncludeValue = Literal["file_search_call.results", "web_search_call.results", "web_search_call.action.sources",
+                       "message.input_image.image_url", "computer_call_output.output.image_url",
+                       "code_interpreter_call.outputs", "reasoning.encrypted_content",
+                       "message.output_text.logprobs"]
+ItemId = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_-]{1,128}$")]
+
+
+class IncludeQuery(Struct):
+    """``include`` (``include[]=...`` as the SDKs send it, or repeated): known values only. Items are kept
+    whole, so each of them is already there."""
+
+    include: list[IncludeValue] | None = None
+
+
+class ItemPage(IncludeQuery):
+    """A list of stored items (a response's input items, a conversation's items)."""
+
+    limit: Annotated[int, Meta(ge=1, le=100)] | None = None
+    order: Literal["asc", "desc"] | None = None
+    after: ItemId | None = None
+
+
+class ResponseQuery(IncludeQuery):
+    """``GET /v1/responses/{id}``: ``stream`` replays a background response's events after ``starting_after``."""
+
+    stream: bool | None = None
+    starting_after: Annotated[int, Meta(ge=0, le=2**31 - 1)] | None = None
+
+
 class FilePage(Struct):
     limit: Annotated[int, Meta(ge=1, le=10_000)] | None = None
 

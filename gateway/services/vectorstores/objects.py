@@ -74,8 +74,3 @@ def search_page(queries: list[str], hits: list[Hit]) -> dict[str, Any]:
              "attributes": h.attributes, "content": [{"type": "text", "text": h.text}]} for h in hits]
     return {"object": "vector_store.search_results.page", "search_query": queries, "data": data,
             "has_more": False, "next_page": None}
-
-
-def list_page(data: list[dict[str, Any]], has_more: bool) -> dict[str, Any]:
-    return {"object": "list", "data": data, "first_id": data[0]["id"] if data else None,
-            "last_id": data[-1]["id"] if data else None, "has_more": has_more}
