@@ -1,4 +1,6 @@
-"""Watch a relayed SSE byte stream for the usage object without re-framing it."""
+"""Server-sent events as the gateway relays and translates them: whole events out of chunks cut
+anywhere (``SseSplitter``, ``sse_events``), an event's ``data:`` payload and its JSON object, and a
+watcher that picks the usage object out of a relayed stream without re-framing it."""
 
 from __future__ import annotations
 
@@ -12,6 +14,50 @@ from gateway.kernel.context import Usage
 _USAGE = b'"usage"'
 
 Event = tuple[bytes, dict[str, Any] | None]  # one raw SSE event, and its JSON (None for [DONE])
+DONE = b"[DONE]"
+
+
+class SseSplitter:
+    """Fed raw chunks (cut anywhere); returns the whole events each one completes."""
+
+    __slots__ = ("_pending",)
+
+    def __init__(self) -> None:
+        self._pending = b""
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        data = self._pending + chunk if self._pending else chunk
+        end = data.rfind(b"\n\n")
+        if end < 0:
+            self._pending = data
+            return []
+        self._pending = data[end + 2 :]
+        return [event for event in data[:end].split(b"\n\n") if event.strip()]
+
+    def rest(self) -> bytes:
+        """What is left unterminated (a stream's last event may lack its blank line); taken once."""
+        rest, self._pending = self._pending, b""
+        return rest
+
+
+def data_of(event: bytes) -> bytes | None:
+    """The payload of an event's first ``data:`` line, stripped (``DONE`` included); None without one."""
+    at = 0 if event.startswith(b"data:") else event.find(b"\ndata:") + 1
+    if at <= 0 and not event.startswith(b"data:"):
+        return None
+    end = event.find(b"\n", at)
+    return event[at + 5 : end if end >= 0 else len(event)].strip()
+
+
+def json_object(payload: bytes | None) -> dict[str, Any] | None:
+    """A payload's JSON object; None for ``[DONE]``, junk, or any other JSON value."""
+    if not payload or not payload.startswith(b"{"):
+        return None
+    try:
+        doc = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return None
+    return doc if isinstance(doc, dict) else None
 
 
 class UsageSniffer:
@@ -80,14 +126,4 @@ async def sse_events(chunks: AsyncIterator[bytes]) -> AsyncIterator[Event]:
 
 
 def _json_of(raw: bytes) -> dict[str, Any] | None:
-    for line in raw.split(b"\n"):
-        if line.startswith(b"data:"):
-            payload = line[5:].strip()
-            if payload == b"[DONE]":
-                return None
-            try:
-                doc = orjson.loads(payload)
-            except orjson.JSONDecodeError:
-                return None
-            return doc if isinstance(doc, dict) else None
-    return None
+    return json_object(data_of(raw))

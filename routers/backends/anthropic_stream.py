@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from gateway.kernel.context import Usage
+from gateway.kernel.sse import SseSplitter, data_of, json_object
 from routers.backends.anthropic_shapes import FINISH_REASONS, matched_stop
 
 DONE = b"data: [DONE]\n\n"
@@ -22,7 +23,7 @@ class StreamTranslator:
     """Feed raw upstream bytes; get back framed OpenAI SSE bytes (possibly empty)."""
 
     def __init__(self, include_usage: bool) -> None:
-        self._pending = b""
+        self._split = SseSplitter()
         self._include_usage = include_usage
         self._id = ""
         self._model = ""
@@ -32,24 +33,9 @@ class StreamTranslator:
         self.done = False
 
     def feed(self, chunk: bytes) -> bytes:
-        data = self._pending + chunk
-        end = data.rfind(b"\n\n")
-        if end < 0:
-            self._pending = data
-            return b""
-        self._pending = data[end + 2 :]
-        out = [self._event(e) for e in data[: end + 2].split(b"\n\n") if e.strip()]
+        out = [self._translate(doc) for raw in self._split.feed(chunk)
+               if (doc := json_object(data_of(raw))) is not None]
         return b"".join(out)
-
-    def _event(self, raw: bytes) -> bytes:
-        for line in raw.split(b"\n"):
-            if line.startswith(b"data:"):
-                try:
-                    doc: Any = orjson.loads(line[5:])
-                except orjson.JSONDecodeError:
-                    return b""
-                return self._translate(doc) if isinstance(doc, dict) else b""
-        return b""
 
     def _translate(self, doc: dict[str, Any]) -> bytes:
         kind = doc.get("type")

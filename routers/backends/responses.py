@@ -18,7 +18,7 @@ import orjson
 from gateway.kernel.context import Reply, ReplyStream, RequestContext
 from gateway.kernel.errors import UpstreamError
 from gateway.kernel.responses import IDENTITY, FileSearch, ResponseIdentity
-from gateway.kernel.sse import sse_events
+from gateway.kernel.sse import SseSplitter, data_of, json_object, sse_events
 from gateway.services.responses_wire.responses_citations import CitedEvents, cite_response
 from gateway.services.responses_wire.responses_object import from_completion
 from gateway.services.responses_wire.responses_request import chat_request
@@ -76,13 +76,12 @@ def _whole(ctx: RequestContext, response: dict[str, Any], fs: FileSearch | None,
 async def _translated(chunks: ReplyStream, body: dict[str, Any], identity: ResponseIdentity | None) -> Events:
     """The events of each relayed piece of the chat stream, in one batch (one write to the client)."""
     translator = ChatStreamTranslator(body, identity)
-    pending = b""
+    split = SseSplitter()
     try:
         async for chunk in chunks:
-            *complete, pending = (pending + chunk if pending else chunk).split(b"\n\n")
             events: list[dict[str, Any]] = []
-            for raw in complete:
-                doc = _data_of(raw)
+            for raw in split.feed(chunk):
+                doc = json_object(data_of(raw))
                 if doc is not None:
                     events += translator.feed(doc)
             if events:
@@ -92,22 +91,6 @@ async def _translated(chunks: ReplyStream, body: dict[str, Any], identity: Respo
         yield translator.finish()
     finally:
         await chunks.aclose()
-
-
-def _data_of(event: bytes) -> dict[str, Any] | None:
-    """The JSON object of one SSE event's ``data:`` line (None for ``[DONE]``, comments, junk)."""
-    at = 0 if event.startswith(b"data:") else event.find(b"\ndata:") + 1
-    if at <= 0 and not event.startswith(b"data:"):
-        return None
-    end = event.find(b"\n", at)
-    payload = event[at + 5 : end if end >= 0 else len(event)].strip()
-    if not payload.startswith(b"{"):
-        return None
-    try:
-        doc = orjson.loads(payload)
-    except orjson.JSONDecodeError:
-        return None
-    return doc if isinstance(doc, dict) else None
 
 
 async def _patched(chunks: ReplyStream, body: dict[str, Any], identity: ResponseIdentity | None) -> Events:

@@ -25,9 +25,9 @@ import orjson
 
 from gateway.http.messages.errors import error_event
 from gateway.http.messages.reply import message_id, obj, stop_reason, tool_use_id
+from gateway.kernel.sse import DONE, SseSplitter, data_of, json_object
 
 Json = dict[str, Any]
-_DONE = b"[DONE]"
 _UNAVAILABLE = ("server_shutting_down", "upstream_unavailable", "overloaded")
 
 
@@ -42,7 +42,7 @@ class MessageEvents:
         self._model = model
         self._stops = stops
         self._estimate = input_estimate
-        self._pending = b""
+        self._split = SseSplitter()
         self._started = False
         self._open: tuple[int, str] | None = None  # (block index, "text" | "tool_use")
         self._blocks = 0
@@ -53,22 +53,15 @@ class MessageEvents:
         self.finished = False
 
     def feed(self, chunk: bytes) -> bytes:
-        data = self._pending + chunk
-        end = data.rfind(b"\n\n")
-        if end < 0:
-            self._pending = data
-            return b""
-        self._pending = data[end + 2 :]
-        return b"".join(self._event(raw) for raw in data[:end].split(b"\n\n"))
+        return b"".join(self._event(raw) for raw in self._split.feed(chunk))
 
     def end(self) -> bytes:
         """The stream is over: close the message, or say it broke off."""
         if self.finished:
             return b""
-        if self._pending.strip():
-            out = self._event(self._pending)
-            self._pending = b""
-            return out + self.end()
+        rest = self._split.rest()
+        if rest.strip():
+            return self._event(rest) + self.end()
         if self._finish is None:
             return self.fail(502, "The backend ended the stream before its answer was complete.")
         return self._stop()
@@ -82,17 +75,11 @@ class MessageEvents:
     def _event(self, raw: bytes) -> bytes:
         if self.finished:
             return b""
-        for line in raw.split(b"\n"):
-            if line.startswith(b"data:"):
-                payload = line[5:].strip()
-                if payload == _DONE:
-                    return self.end()
-                try:
-                    doc: Any = orjson.loads(payload)
-                except orjson.JSONDecodeError:
-                    return b""
-                return self._chunk(doc) if isinstance(doc, dict) else b""
-        return b""
+        payload = data_of(raw)
+        if payload == DONE:
+            return self.end()
+        doc = json_object(payload)
+        return self._chunk(doc) if doc is not None else b""
 
     def _chunk(self, doc: Json) -> bytes:
         if isinstance(doc.get("error"), dict):

@@ -14,8 +14,6 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
 from gateway.http.openai_json import resolve_model
 from gateway.http.parsing import validate
 from gateway.http.responses import run_finalizers
@@ -28,6 +26,7 @@ from gateway.kernel.extension import parse_extension
 from gateway.kernel.response_state import StoredResponse
 from gateway.kernel.responses import IDENTITY, RESPONSE, ResponseIdentity, as_items
 from gateway.kernel.schemas import ResponsesRequest
+from gateway.kernel.sse import SseSplitter, data_of, json_object
 from gateway.services.responses.runner import Emit
 from gateway.services.responses.state import ResponseState
 from gateway.services.responses_wire.responses_object import TERMINAL
@@ -121,27 +120,20 @@ def failed(response: dict[str, Any], message: str, status: int = 500) -> dict[st
 
 
 async def _events(chunks: ReplyStream) -> AsyncGenerator[dict[str, Any], None]:
-    """The JSON object of every ``data:`` line of a framed SSE stream (closed at the end)."""
-    pending = b""
+    """The JSON object of every event of a framed SSE stream (closed at the end)."""
+    split = SseSplitter()
     try:
         async for chunk in chunks:
-            *complete, pending = (pending + chunk).split(b"\n\n")
-            for frame in complete:
-                for line in frame.split(b"\n"):
-                    if line.startswith(b"data:"):
-                        doc = _json(line[5:].strip())
-                        if doc:
-                            yield doc
+            for frame in split.feed(chunk):
+                doc = json_object(data_of(frame))
+                if doc:
+                    yield doc
     finally:
         await chunks.aclose()
 
 
 def _json(data: bytes) -> dict[str, Any]:
-    try:
-        doc: Any = orjson.loads(data)
-    except orjson.JSONDecodeError:
-        return {}
-    return doc if isinstance(doc, dict) else {}
+    return json_object(data.strip()) or {}
 
 
 def _message_of(doc: dict[str, Any]) -> str | None:
