@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
@@ -52,3 +54,30 @@ class McpSettings(Section):
     scan: Literal["block", "flag", "off"] = Field(
         "block", description="Tool descriptions carrying instructions aimed at the model: withheld, flagged or not "
         "checked.")
+    approval: Literal["first_use", "admin"] = Field(
+        "first_use", description="How a tool's definition is first pinned: trusted when first seen (first_use), or "
+        "withheld until an admin approves it (admin). A changed definition always waits for re-approval "
+        "(see each server's on_change).")
+    pins_ttl_s: float = Field(5.0, ge=0, description="How long a replica caches the pinned definitions it read "
+                              "(an approval on another replica is seen within this).")
+
+    @model_validator(mode="after")
+    def _key(self) -> McpSettings:
+        if self.credentials_key is not None:
+            credentials_key_bytes(self.credentials_key)
+        elif any(s.credential == "per_subject" for s in self.servers):
+            raise ValueError("mcp.credentials_key: servers with credential per_subject need a key to encrypt "
+                             "their tokens (32 bytes, base64)")
+        return self
+
+
+def credentials_key_bytes(key: SecretStr) -> bytes:
+    """The 32-byte AES key in ``mcp.credentials_key``; a ``ValueError`` naming the key (never its value)."""
+    try:
+        raw = base64.b64decode(key.get_secret_value().strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("mcp.credentials_key: not base64 (generate one with: openssl rand -base64 32)") from None
+    if len(raw) != 32:
+        raise ValueError(f"mcp.credentials_key: must decode to 32 bytes, got {len(raw)} "
+                         "(generate one with: openssl rand -base64 32)")
+    return raw
