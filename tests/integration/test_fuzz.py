@@ -39,6 +39,8 @@ def fuzz_config(sim_url: str, redis_url: str, postgres_dsn: str) -> dict[str, ob
         "tools": {"enrollment": {"enabled": True}, "max_steps": 2},
         "redis": {"url": redis_url},
         "postgres": {"dsn": postgres_dsn},
+        "mcp": {"servers": [{"name": "fuzz-mcp", "url": "http://127.0.0.1:9/mcp", "credential": "per_subject"}],
+                "credentials_key": "ZnV6ei1rZXktZnV6ei1rZXktZnV6ei1rZXktZnV6ei0="},
     }
 
 
