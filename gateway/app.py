@@ -36,6 +36,9 @@ from gateway.http.mcp_credentials import (
     McpCredential,
     McpCredentialDeleted,
     McpCredentialList,
+    McpOAuthAuthorization,
+    OAuthApi,
+    OAuthCallbackQuery,
     server_param,
 )
 from gateway.http.mcp_pins import ApproveDefinition, McpToolDefinition, McpToolDefinitionList, PinsAdmin
@@ -368,11 +371,11 @@ def _mcp_credentials(door: FrontDoor, gateway: Gateway) -> list[DoorRoute]:
     store = gateway.services.mcp_credentials if gateway.services is not None else None
     if not isinstance(store, PostgresCredentials):
         return []
-    takes = {s.name for s in gateway.settings.mcp.servers if s.credential == "per_subject"}
+    takes = {s.name for s in gateway.settings.mcp.servers if s.credential == "per_subject"}  # and runtime ones
     api = CredentialsApi(store, takes.__contains__)
     one, table = "/v1/mcp/credentials/{server}", "/v1/mcp/credentials"
     creds = Door("key", "mcp_credentials", "mcp_credentials", resource=server_param, limited=True)
-    return [
+    out = [
         door.json(one, "PUT", creds, api.put, Api("Store your token for an upstream MCP server", body=CredentialPut,
                                                   reply=McpCredential, errors=(503,))),
         door.json(table, "GET", creds, api.list, Api("List the upstream MCP servers you stored tokens for (never "
@@ -380,6 +383,18 @@ def _mcp_credentials(door: FrontDoor, gateway: Gateway) -> list[DoorRoute]:
         door.json(one, "DELETE", creds, api.delete, Api("Delete your token for an upstream MCP server",
                                                         reply=McpCredentialDeleted, errors=(503,))),
     ]
+    if store.oauth is not None:
+        oauth = OAuthApi(store.oauth)
+        callback = Door("none", "mcp_credentials", "mcp_oauth_callback")
+        out += [
+            door.json("/v1/mcp/oauth/{server}/authorize", "POST", creds, oauth.authorize,
+                      Api("Start signing in to an upstream MCP server (OAuth 2.1, PKCE): open the URL",
+                          reply=McpOAuthAuthorization, errors=(503,))),
+            door.json("/v1/mcp/oauth/callback", "GET", callback, oauth.callback,
+                      Api("Where the authorization server sends the browser back: stores the token",
+                          query=OAuthCallbackQuery, reply=McpCredential, errors=(400, 502, 503))),
+        ]
+    return out
 
 
 def _mcp_pins(door: FrontDoor, gateway: Gateway) -> list[DoorRoute]:

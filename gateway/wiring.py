@@ -125,7 +125,7 @@ async def build_services(settings: Settings, log: JsonLog, metrics: Metrics, res
     scheduler = await _scheduler(settings, log, redis_client, resources)
     responses = ResponseState(postgres, settings.responses, log)
     postgres.close_before(responses.aclose)
-    mcp_credentials, mcp_guard = mcp_stores(settings.mcp, postgres, log)  # opened on first use
+    mcp_credentials, mcp_guard = mcp_stores(settings.mcp, postgres, log, resources)  # opened on first use
     return Services(settings, needs, log, metrics, redis_client, resp, authenticator, ledger, limiter, gate, tool_gate,
                     embedder, vector_stores, scheduler, responses, mcp_credentials, mcp_guard)
 

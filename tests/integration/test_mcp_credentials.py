@@ -9,9 +9,10 @@ from __future__ import annotations
 import base64
 import os
 import subprocess
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import orjson
@@ -19,9 +20,11 @@ import pytest
 import pytest_asyncio
 import yaml
 
+from gateway.kernel.config.sections.mcp import McpOAuth
 from gateway.kernel.config.sections.stores import PostgresSettings
 from gateway.kernel.mcp import UpstreamTool, subject_id
 from gateway.services.mcp.credentials import PostgresCredentials, Sealer
+from gateway.services.mcp.oauth import OAuthFlows, OAuthServer
 from gateway.services.mcp.pins import PinnedDefinitions
 from gateway.services.mcp.pool import McpPool
 from gateway.services.stores.postgres import Postgres
@@ -37,16 +40,25 @@ SECRET = os.urandom(32)
 TOKEN_A, TOKEN_B = "ghp_alice_0123456789abcdef", "ghp_bob_fedcba9876543210"
 SERVERS = [{"name": "gh", "url": "http://127.0.0.1:9/mcp", "credential": "per_subject"},
            {"name": "open", "url": "http://127.0.0.1:9/mcp", "on_change": "block"}]
+REDIRECT, OAUTH_URL = "http://gateway.test/v1/mcp/oauth/callback", "http://127.0.0.1:9/oauth-mcp"
 
 
-def gateway_config(sim_url: str, dsn: str) -> dict[str, object]:
+def oauth_block(server_url: str) -> dict[str, object]:
+    return {"authorize_url": f"{server_url}/authorize", "token_url": f"{server_url}/token",
+            "client_id": "llmops-gateway", "client_secret": "${OAUTH_SECRET}", "scopes": ["repo"],
+            "redirect_uri": REDIRECT}
+
+
+def gateway_config(sim_url: str, dsn: str, oauth_url: str = "http://127.0.0.1:9") -> dict[str, object]:
+    servers = [*SERVERS, {"name": "gho", "url": OAUTH_URL, "credential": "per_subject",
+                          "oauth": oauth_block(oauth_url)}]
     return sim_config(
         sim_url, "sim-chat", chain=["authn", "authz", "limits"], policy={"reload_interval_s": 0},
         auth={"static_keys": [{"key": KEY_A, "key_id": "a", "tenant": "team"},
                               {"key": KEY_B, "key_id": "b", "tenant": "team"},
                               {"key": ADMIN, "key_id": "admin", "tenant": "ops", "roles": ["admin"]}]},
         postgres={"dsn": dsn},
-        mcp={"servers": SERVERS, "credentials_key": "${MCP_KEY}", "approval": "first_use", "pins_ttl_s": 0},
+        mcp={"servers": servers, "credentials_key": "${MCP_KEY}", "approval": "first_use", "pins_ttl_s": 0},
     )
 
 
@@ -56,8 +68,17 @@ def dsn(postgres_dsn: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def gateway(start_gateway: GatewayFactory, sim: ServerProcess, dsn: str) -> ServerProcess:
-    return start_gateway(gateway_config(sim.url, dsn), env={"MCP_KEY": base64.b64encode(SECRET).decode()})
+def oauth_server() -> Iterator[ServerProcess]:
+    proc = ServerProcess(python_module("tests.support.oauth_server", "--redirect-uri", REDIRECT,
+                                       "--client-secret", "oauth-client-secret")).start()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture(scope="module")
+def gateway(start_gateway: GatewayFactory, sim: ServerProcess, dsn: str, oauth_server: ServerProcess) -> ServerProcess:
+    return start_gateway(gateway_config(sim.url, dsn, oauth_server.url),
+                         env={"MCP_KEY": base64.b64encode(SECRET).decode(), "OAUTH_SECRET": "oauth-client-secret"})
 
 
 @pytest_asyncio.fixture(loop_scope="session", scope="module")
@@ -132,6 +153,79 @@ def test_credentials_need_a_key(gateway: ServerProcess) -> None:
     assert call(gateway, "GET", "/v1/mcp/credentials", key=None).status_code == 401
     assert call(gateway, "PUT", "/v1/mcp/credentials/gh", {"token": "x"}, key="sk-wrong").status_code == 401
     assert call(gateway, "PUT", "/v1/mcp/credentials/gh", raw=b"{not json").status_code == 400
+
+
+def sign_in(gateway: ServerProcess, key: str) -> tuple[httpx.Response, dict[str, list[str]]]:
+    """Start a sign-in as ``key``, let the authorization server grant it; the redirect's query."""
+    started = call(gateway, "POST", "/v1/mcp/oauth/gho/authorize", key=key)
+    assert started.status_code == 200, started.text
+    granted = httpx.get(started.json()["authorization_url"], follow_redirects=False, timeout=30)
+    assert granted.status_code == 302, granted.text
+    location = granted.headers["location"]
+    assert location.startswith(REDIRECT + "?")
+    return started, parse_qs(urlsplit(location).query)
+
+
+async def test_oauth_sign_in_stores_the_subjects_token(gateway: ServerProcess, oauth_server: ServerProcess,
+                                                       pool: McpPool) -> None:
+    started, redirect = sign_in(gateway, KEY_A)
+    asked = parse_qs(urlsplit(started.json()["authorization_url"]).query)
+    assert asked["code_challenge_method"] == ["S256"] and asked["client_id"] == ["llmops-gateway"]
+    assert asked["redirect_uri"] == [REDIRECT] and asked["resource"] == [OAUTH_URL] and asked["scope"] == ["repo"]
+    assert "code_verifier" not in asked and started.json()["object"] == "mcp.oauth_authorization"
+    query = {"code": redirect["code"][0], "state": redirect["state"][0]}
+    done = httpx.get(f"{gateway.url}/v1/mcp/oauth/callback", params=query, timeout=30)  # the browser: no key
+    assert done.status_code == 200, done.text
+    assert done.json()["server"] == "gho" and done.json()["object"] == "mcp.credential"
+    issued = httpx.get(f"{oauth_server.url}/issued", timeout=30).json()
+    assert issued["resources"] == [OAUTH_URL]
+    store = PostgresCredentials(pool, Sealer(SECRET))
+    assert await store.token(subject_id("team", "a", {}), "gho") == issued["access"][-1]
+    assert await store.token(subject_id("team", "b", {}), "gho") is None
+    assert issued["access"][-1] not in done.text + gateway.logs() and issued["refresh"][-1] not in gateway.logs()
+    again = httpx.get(f"{gateway.url}/v1/mcp/oauth/callback", params=query, timeout=30)
+    assert again.status_code == 400 and again.json()["error"]["code"] == "invalid_oauth_state"
+
+
+async def test_an_expired_oauth_token_is_refreshed(gateway: ServerProcess, oauth_server: ServerProcess,
+                                                   pool: McpPool) -> None:
+    _, redirect = sign_in(gateway, KEY_B)
+    query = {"code": redirect["code"][0], "state": redirect["state"][0]}
+    assert httpx.get(f"{gateway.url}/v1/mcp/oauth/callback", params=query, timeout=30).status_code == 200
+    bob = subject_id("team", "b", {})
+    async with pool.connection() as conn:
+        await conn.execute("UPDATE llmops_mcp_credentials SET expires_at = 1 WHERE subject = %s AND server = 'gho'",
+                           (bob,))
+    store = PostgresCredentials(pool, Sealer(SECRET))
+    assert await store.token(bob, "gho") is None  # expired, and this store cannot refresh
+    settings = McpOAuth.model_validate({**oauth_block(oauth_server.url), "client_secret": "oauth-client-secret"})
+    flows = OAuthFlows(pool, store, {"gho": OAuthServer(settings, OAUTH_URL)})
+    before = httpx.get(f"{oauth_server.url}/issued", timeout=30).json()["access"]
+    try:
+        fresh = await store.token(bob, "gho")
+        after = httpx.get(f"{oauth_server.url}/issued", timeout=30).json()["access"]
+        assert fresh == after[-1] and fresh not in before
+        assert await store.token(bob, "gho") == fresh  # stored, with its new expiry: not refreshed again
+    finally:
+        await flows.aclose()
+
+
+def test_oauth_errors_are_clear(gateway: ServerProcess) -> None:
+    _, redirect = sign_in(gateway, KEY_A)
+    state = redirect["state"][0]
+    wrong = httpx.get(f"{gateway.url}/v1/mcp/oauth/callback", params={"state": state, "code": "code-forged"},
+                      timeout=30)
+    assert wrong.status_code == 502 and wrong.json()["error"]["code"] == "oauth_token_failed"
+    assert "invalid_grant" in wrong.json()["error"]["message"]
+    _, redirect = sign_in(gateway, KEY_A)
+    denied = httpx.get(f"{gateway.url}/v1/mcp/oauth/callback",
+                       params={"state": redirect["state"][0], "error": "access_denied"}, timeout=30)
+    assert denied.status_code == 400 and denied.json()["error"]["code"] == "oauth_denied"
+    for params in ({"state": "never-issued", "code": "x"}, {"code": "x"}, {"state": "s"}):
+        reply = httpx.get(f"{gateway.url}/v1/mcp/oauth/callback", params=params, timeout=30)
+        assert reply.status_code == 400, reply.text
+    assert call(gateway, "POST", "/v1/mcp/oauth/gh/authorize").status_code == 404  # gh takes tokens, not sign-ins
+    assert call(gateway, "POST", "/v1/mcp/oauth/gho/authorize", key=None).status_code == 401
 
 
 def tool(description: str) -> UpstreamTool:

@@ -50,6 +50,19 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (server, tool)
     );
     """,
+    """
+    ALTER TABLE llmops_mcp_credentials ADD COLUMN refresh_nonce bytea, ADD COLUMN refresh_ciphertext bytea,
+        ADD COLUMN expires_at bigint;
+    CREATE TABLE llmops_mcp_oauth_states (
+        state_hash text PRIMARY KEY,
+        subject text NOT NULL,
+        server text NOT NULL,
+        nonce bytea NOT NULL,
+        verifier bytea NOT NULL,
+        expires_at bigint NOT NULL
+    );
+    CREATE INDEX llmops_mcp_oauth_states_expiry ON llmops_mcp_oauth_states (expires_at);
+    """,
 )
 
 

@@ -12,6 +12,24 @@ from gateway.kernel.config.base import Section
 from gateway.kernel.config.sections.tools import ToolOptions
 
 
+class McpOAuth(Section):
+    """OAuth 2.1 (authorization code with PKCE) for a ``per_subject`` server: each caller signs in once
+    (``POST /v1/mcp/oauth/{server}/authorize``); the access token (refreshed when it expires) is stored as
+    that subject's token for the server."""
+
+    authorize_url: str = Field(pattern=r"^https?://", description="The authorization server's authorization "
+                               "endpoint.")
+    token_url: str = Field(pattern=r"^https?://", description="Its token endpoint.")
+    client_id: str = Field(min_length=1)
+    client_secret: SecretStr | None = Field(None, description="For a confidential client (sent in the token "
+                                            "request's body); use ${ENV}.")
+    scopes: tuple[str, ...] = ()
+    redirect_uri: str = Field(pattern=r"^https?://", description="This gateway's /v1/mcp/oauth/callback as the "
+                              "caller's browser reaches it (registered with the authorization server).")
+    resource: str | None = Field(None, description="RFC 8707 resource indicator; unset = the server's url.")
+    state_ttl_s: float = Field(600.0, gt=0, le=86_400, description="How long a sign-in may take.")
+
+
 class McpServer(Section):
     """One upstream MCP server: a streamable-HTTP ``url``, or a stdio ``command`` run in a sandbox on a node.
 
@@ -34,6 +52,7 @@ class McpServer(Section):
         "or offered and flagged.")
     options: ToolOptions = Field(ToolOptions(), description="stdio servers: driver, limits, node labels.")
     egress: tuple[str, ...] = Field((), description="stdio servers: hosts the server asks to reach (if policy grants).")
+    oauth: McpOAuth | None = Field(None, description="credential per_subject: tokens obtained by OAuth sign-in.")
 
     @model_validator(mode="after")
     def _one_transport(self) -> McpServer:
@@ -41,6 +60,8 @@ class McpServer(Section):
             raise ValueError(f"mcp.servers: {self.name!r} needs exactly one of url or command")
         if self.credential == "static" and not self.secret:
             raise ValueError(f"mcp.servers: {self.name!r} has credential static but no secret")
+        if self.oauth is not None and self.credential != "per_subject":
+            raise ValueError(f"mcp.servers: {self.name!r} has oauth but credential {self.credential}, not per_subject")
         if "{value}" not in self.format:
             raise ValueError(f"mcp.servers: {self.name!r} format needs {{value}}")
         return self
