@@ -29,6 +29,7 @@ from psycopg.types.json import Jsonb
 
 from gateway.kernel.errors import InvalidRequest, NotFound
 from gateway.kernel.mcp import UpstreamTool
+from gateway.kernel.observability.logging import JsonLog
 from gateway.services.mcp.pool import Connection, McpPool
 from gateway.services.mcp.ports import Admitted
 from gateway.services.mcp.scan import Finding, scan_tool, summary
@@ -122,8 +123,9 @@ class PinnedDefinitions:
 
     def __init__(self, pool: McpPool, *, approval: Approval, scan: ScanMode,
                  on_change: Callable[[str], OnChange], ttl_s: float,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, log: JsonLog | None = None) -> None:
         self._pool = pool
+        self._log = log
         self._approval: Approval = approval
         self._scan: ScanMode = scan
         self._on_change = on_change
@@ -145,6 +147,9 @@ class PinnedDefinitions:
                 verdict = Verdict(False, "pinned concurrently with another definition: listed again shortly")
             if verdict.write:
                 writes.append((tool, digest, verdict.write, findings))
+            if verdict.write == "pending" and self._log is not None:  # logged once per new definition
+                self._log.warning("mcp_definition_held" if not verdict.offer else "mcp_definition_flagged",
+                                  server=server, tool=tool.name, hash=digest, reason=verdict.reason)
             if not verdict.offer:
                 held[tool.name] = verdict.reason
             else:

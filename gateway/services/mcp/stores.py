@@ -32,5 +32,6 @@ def mcp_stores(settings: McpSettings, open_postgres: Callable[[], Awaitable[Post
             resources.push_async_callback(OAuthFlows(pool, store, oauth).aclose)
     on_change: dict[str, OnChange] = {s.name: s.on_change for s in settings.servers}
     guard = PinnedDefinitions(pool, approval=settings.approval, scan=settings.scan,
-                              on_change=lambda server: on_change.get(server, "block"), ttl_s=settings.pins_ttl_s)
+                              on_change=lambda server: on_change.get(server, "block"), ttl_s=settings.pins_ttl_s,
+                              log=log)
     return credentials, guard
