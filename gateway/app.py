@@ -30,6 +30,18 @@ from gateway.http.heartbeat import NodeChannel
 from gateway.http.mcp.endpoint import McpEndpoint, loopback
 from gateway.http.mcp.envelope import jsonrpc_body
 from gateway.http.mcp.tools import McpTools
+from gateway.http.mcp_credentials import (
+    CredentialPut,
+    CredentialsApi,
+    McpCredential,
+    McpCredentialDeleted,
+    McpCredentialList,
+    McpOAuthAuthorization,
+    OAuthApi,
+    OAuthCallbackQuery,
+    server_param,
+)
+from gateway.http.mcp_pins import ApproveDefinition, McpToolDefinition, McpToolDefinitionList, PinsAdmin
 from gateway.http.messages.endpoint import MessagesEndpoint
 from gateway.http.messages.errors import anthropic_body
 from gateway.http.messages.schema import MessagesInput, MessagesRequest
@@ -64,6 +76,8 @@ from gateway.kernel.schemas import (
     VectorStoreFileCreate,
     VectorStoreSearch,
 )
+from gateway.services.mcp.credentials import PostgresCredentials
+from gateway.services.mcp.pins import PinnedDefinitions
 from gateway.wiring import STARTUP_ERRORS, Gateway, node_plane, startup_message
 from middleware.tools.direct import build as direct_tools
 from middleware.transport import AccessLogMiddleware, BodyLimitMiddleware, ErrorMiddleware, RequestIdMiddleware
@@ -130,6 +144,7 @@ def routes(gateway: Gateway) -> list[DoorRoute]:
              *_stored_responses(door, StoredResponsesApi(services.responses)),
              *_conversations(door, ConversationsApi(services.responses)),
              *_admin(door, gateway), *_nodes(door, gateway, channel), *_mcp(door, gateway),
+             *_mcp_credentials(door, gateway), *_mcp_pins(door, gateway),
              *_operations(door, gateway)]
     table.append(_described(door, gateway, table))
     return table
@@ -352,6 +367,57 @@ def _mcp(door: FrontDoor, gateway: Gateway) -> list[DoorRoute]:
                          "an SSE stream or JSON out)", body=t.McpMessage, reply=t.JsonRpcReply,
                          events=t.McpEvent, others={202: None}, errors=(403, 404, 406, 415, 421, 503),
                          error=t.JsonRpcError))]
+
+
+def _mcp_credentials(door: FrontDoor, gateway: Gateway) -> list[DoorRoute]:
+    """A caller's own tokens for ``per_subject`` upstream MCP servers (with ``mcp.credentials_key``)."""
+    store = gateway.services.mcp_credentials if gateway.services is not None else None
+    if not isinstance(store, PostgresCredentials):
+        return []
+    takes = {s.name for s in gateway.settings.mcp.servers if s.credential == "per_subject"}  # and runtime ones
+    api = CredentialsApi(store, takes.__contains__)
+    one, table = "/v1/mcp/credentials/{server}", "/v1/mcp/credentials"
+    creds = Door("key", "mcp_credentials", "mcp_credentials", resource=server_param, limited=True)
+    out = [
+        door.json(one, "PUT", creds, api.put, Api("Store your token for an upstream MCP server", body=CredentialPut,
+                                                  reply=McpCredential, errors=(503,))),
+        door.json(table, "GET", creds, api.list, Api("List the upstream MCP servers you stored tokens for (never "
+                                                     "the tokens)", reply=McpCredentialList, errors=(503,))),
+        door.json(one, "DELETE", creds, api.delete, Api("Delete your token for an upstream MCP server",
+                                                        reply=McpCredentialDeleted, errors=(503,))),
+    ]
+    if store.oauth is not None:
+        oauth = OAuthApi(store.oauth)
+        callback = Door("none", "mcp_credentials", "mcp_oauth_callback")
+        out += [
+            door.json("/v1/mcp/oauth/{server}/authorize", "POST", creds, oauth.authorize,
+                      Api("Start signing in to an upstream MCP server (OAuth 2.1, PKCE): open the URL",
+                          reply=McpOAuthAuthorization, errors=(503,))),
+            door.json("/v1/mcp/oauth/callback", "GET", callback, oauth.callback,
+                      Api("Where the authorization server sends the browser back: stores the token",
+                          query=OAuthCallbackQuery, reply=McpCredential, errors=(400, 502, 503))),
+        ]
+    return out
+
+
+def _mcp_pins(door: FrontDoor, gateway: Gateway) -> list[DoorRoute]:
+    """Pinned upstream tool definitions: review, approve, revoke (admin)."""
+    guard = gateway.services.mcp_guard if gateway.services is not None else None
+    if not isinstance(guard, PinnedDefinitions):
+        return []
+    servers = {s.name for s in gateway.settings.mcp.servers}
+    admin = PinsAdmin(guard, servers.__contains__, gateway.log)
+    tools, tool = "/admin/mcp/servers/{name}/tools", "/admin/mcp/servers/{name}/tools/{tool}"
+    return [
+        door.json(tools, "GET", _admin_door(tools), admin.list,
+                  Api("An MCP server's tool definitions: approved, pending, what changed", reply=McpToolDefinitionList,
+                      errors=(503,))),
+        door.json(tool + "/approve", "POST", _admin_door(tool + "/approve"), admin.approve,
+                  Api("Approve (pin) a tool's pending definition", body=ApproveDefinition, reply=McpToolDefinition,
+                      errors=(409, 503))),
+        door.json(tool + "/revoke", "POST", _admin_door(tool + "/revoke"), admin.revoke,
+                  Api("Withhold a tool until approved again", reply=McpToolDefinition, errors=(503,))),
+    ]
 
 
 def _operations(door: FrontDoor, gateway: Gateway) -> list[DoorRoute]:

@@ -42,6 +42,7 @@ from gateway.services.identity.types import KeyStore
 from gateway.services.limits.fallback import FallbackLimiter
 from gateway.services.limits.ledger import SpendLedger
 from gateway.services.limits.limiter import Limiter, LocalLimiter
+from gateway.services.mcp.stores import mcp_stores
 from gateway.services.policy.gate import PolicyGate
 from gateway.services.policy.service import Evaluator, PolicyService
 from gateway.services.responses.state import ResponseState
@@ -124,8 +125,9 @@ async def build_services(settings: Settings, log: JsonLog, metrics: Metrics, res
     scheduler = await _scheduler(settings, log, redis_client, resources)
     responses = ResponseState(postgres, settings.responses, log)
     postgres.close_before(responses.aclose)
+    mcp_credentials, mcp_guard = mcp_stores(settings.mcp, postgres, log, resources)  # opened on first use
     return Services(settings, needs, log, metrics, redis_client, resp, authenticator, ledger, limiter, gate, tool_gate,
-                    embedder, vector_stores, scheduler, responses)
+                    embedder, vector_stores, scheduler, responses, mcp_credentials, mcp_guard)
 
 
 def _redis(settings: Settings, resources: AsyncExitStack) -> aioredis.Redis | None:

@@ -32,6 +32,8 @@ responses        stored responses (get, delete, cancel, input items, a resumed s
                  ``responses`` [id]
 conversations    the Conversations API: ``conversations`` [id] (``[]`` on create)
 models           ``/v1/models``: ``model`` is each listed model
+mcp_credentials  a caller's own upstream MCP tokens (``/v1/mcp/credentials``): ``server`` (``""`` on
+                 list); whose tokens is the subject itself
 admin            the admin API: ``path`` (the route template)
 ===============  ==========================================================================
 
@@ -48,7 +50,7 @@ from typing import Any, Literal, Protocol
 INPUT_VERSION = "llmops.policy/v1"
 
 Action = Literal["chat", "completion", "embeddings", "image", "audio", "tool_call", "rag_query", "files",
-                 "vector_stores", "responses", "conversations", "models", "admin"]
+                 "vector_stores", "responses", "conversations", "models", "admin", "mcp_credentials"]
 
 
 @dataclass(frozen=True, slots=True)

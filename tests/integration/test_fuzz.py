@@ -39,6 +39,11 @@ def fuzz_config(sim_url: str, redis_url: str, postgres_dsn: str) -> dict[str, ob
         "tools": {"enrollment": {"enabled": True}, "max_steps": 2},
         "redis": {"url": redis_url},
         "postgres": {"dsn": postgres_dsn},
+        "mcp": {"servers": [{"name": "fuzz-mcp", "url": "http://127.0.0.1:9/mcp", "credential": "per_subject",
+                             "oauth": {"authorize_url": "http://127.0.0.1:9/authorize",
+                                       "token_url": "http://127.0.0.1:9/token", "client_id": "fuzz",
+                                       "redirect_uri": "http://127.0.0.1:9/v1/mcp/oauth/callback"}}],
+                "credentials_key": "ZnV6ei1rZXktZnV6ei1rZXktZnV6ei1rZXktZnV6ei0="},
     }
 
 
