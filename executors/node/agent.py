@@ -13,7 +13,7 @@ from executors.drivers.base import SandboxDriver, fit_encoded
 from executors.egress_proxy import EgressProxy
 from executors.errors import JobRejected, SandboxError
 from executors.http_tool import http_request
-from executors.inner import InnerAnswer, InnerCall
+from executors.inner import IDLE_SECONDS, InnerAnswer, InnerCall
 from executors.node.code_session import CodeSession
 from executors.redact import Redactor
 from executors.spec import Job, Result
@@ -44,6 +44,7 @@ class NodeAgent:
         slots: int = 2,
         labels: Mapping[str, str] | None = None,
         datasets: Sequence[str] = (),
+        code_idle_s: float = IDLE_SECONDS,
     ) -> None:
         self.node_id = node_id
         self.labels = dict(labels or {})
@@ -55,6 +56,7 @@ class NodeAgent:
         self._free = asyncio.Semaphore(slots)
         self._busy = 0
         self._sessions: dict[str, CodeSession] = {}
+        self._code_idle_s = code_idle_s  # a code job's call unanswered this long: its control plane is gone
 
     async def start(self) -> None:
         for driver in self._candidates:
@@ -135,7 +137,7 @@ class NodeAgent:
         self.choose(job)
         if job.id in self._sessions:
             raise JobRejected(f"code job {job.id} is already running")
-        session = CodeSession(job, self.run, on_idle=lambda: self._drop(job.id))
+        session = CodeSession(job, self.run, on_idle=lambda: self._drop(job.id), idle_s=self._code_idle_s)
         self._sessions[job.id] = session
         session.start()
         return await self._step(session, session.next())

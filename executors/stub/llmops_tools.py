@@ -21,6 +21,7 @@ from typing import Any
 
 SOCKET = os.environ.get("LLMOPS_TOOLS_SOCKET", "/run/llmops-tools/tools.sock")
 _CHUNK = 65536
+MAX_CALL_BYTES = 1024 * 1024  # the node refuses a longer call
 
 
 class ToolError(Exception):
@@ -50,6 +51,8 @@ def _exchange(line: bytes) -> dict[str, Any]:
 def call(name: str, arguments: dict[str, Any] | None = None) -> str:
     """Run tool ``name`` with ``arguments``; its output, or ``ToolError``."""
     line = json.dumps({"name": name, "arguments": arguments or {}}).encode() + b"\n"
+    if len(line) > MAX_CALL_BYTES:
+        raise ToolError("error", f"a tool call may be at most {MAX_CALL_BYTES} bytes of JSON")
     answer = _exchange(line)
     if not answer.get("ok"):
         raise ToolError(str(answer.get("status", "error")), str(answer.get("content", "")))
