@@ -42,8 +42,9 @@ async def agent() -> AsyncIterator[NodeAgent]:
         await node.aclose()
 
 
-def code_job(script: str, **limits: float) -> Job:
-    return Job(id=f"code-{next(_ids)}", tool="code", runtime="code", code=script, limits=Limits(**limits))
+def code_job(script: str, wall_seconds: float = 10.0) -> Job:
+    return Job(id=f"code-{next(_ids)}", tool="code", runtime="code", code=script,
+               limits=Limits(wall_seconds=wall_seconds))
 
 
 Answer = Callable[[InnerCall], InnerAnswer]
