@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from typing import Any
 
 from executors.errors import JobRejected, NodeError
 from executors.inner import Answerer, InnerCall
@@ -30,7 +31,7 @@ class FakeRunner:
         self.hang_on: set[str] = set()
         self.auto = False
         self.inner: list[tuple[str, dict[str, object]]] = []  # what a code job's "script" calls, in order
-        self.answers: list[dict[str, object]] = []  # what those calls were answered
+        self.answers: list[dict[str, Any]] = []  # what those calls were answered
 
     async def run(self, node: NodeInfo, job: Job, answer: Answerer | None = None) -> Result:
         self.started.append((node.id, job.id))
