@@ -8,6 +8,9 @@ a per-sandbox cgroup for memory, pids, CPU rate (``cpus``) and CPU time summed o
 processes (killed at ``cpu_seconds``); RLIMIT_CPU/FSIZE/NOFILE/CORE per process as a backstop;
 the wall clock and the output cap by the supervising coroutine.
 
+Runtime ``code`` runs like ``python``, with the stub ``llmops_tools`` read-only at ``/job/lib`` and the
+job's tools socket directory bound at ``/run/llmops-tools`` (``executors/node/code_session.py``).
+
 Secrets never enter the environment or argv (of the sandbox or of bwrap itself). A secret the
 policy grants inside (``Grants.secret_files``) is written into a pipe that bwrap copies into a
 0400 file at ``/run/secrets/NAME`` on its private tmpfs root (``--ro-bind-data``).

@@ -6,7 +6,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import pytest
+
 from gateway.kernel.config import settings_from_mapping
+from gateway.kernel.config.loader import ConfigError
 from gateway.kernel.policy import Decision
 from gateway.services.policy.gate import PolicyGate
 from middleware.tools.authorize import ToolAuthorizer
@@ -96,3 +99,10 @@ async def test_inner_calls_are_decided_by_policy_run_and_traced_under_the_code_c
     assert "via" not in asked["code"] and asked["python"]["via"] == "code" and asked["shell"]["via"] == "code"
     assert asked["python"]["arguments"] == {"code": "print(1)"}
     assert model.bodies[1]["messages"][-1]["content"].startswith("ran req_1-s1-c0")  # only the script's output
+
+
+def test_code_runs_only_on_bwrap() -> None:
+    with pytest.raises(ConfigError, match="only the bwrap driver"):
+        settings_from_mapping({"tools": {"builtin": ["code"], "options": {"code": {"driver": "docker"}}}}, {})
+    with pytest.raises(ConfigError, match="reserved name 'code'"):
+        settings_from_mapping({"tools": {"custom": [{"name": "code", "image": "x"}]}}, {})

@@ -168,4 +168,8 @@ class ToolsSettings(Section):
         clash = set(names) & set(get_args(BuiltinTool)) or {n for n in names if names.count(n) > 1}
         if clash:
             raise ValueError(f"tools.custom: duplicate or reserved name {sorted(clash)[0]!r}")
+        code = self.options.get("code")
+        if code is not None and code.driver not in (None, "bwrap"):
+            raise ValueError("tools.options.code.driver: code mode needs a tools socket in the sandbox; "
+                             "only the bwrap driver binds one")
         return self
