@@ -95,6 +95,21 @@ def test_a_scripts_calls_are_authorized_like_the_models_and_traced(gateway: Serv
     check_inner(code["inner"])
 
 
+def test_the_same_on_the_responses_api(gateway: ServerProcess) -> None:
+    client = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key=CODER, max_retries=0, timeout=60)
+    tools: Any = [{"type": "function", "name": name} for name in ("code", "python", "shell")]
+    raw = client.responses.with_raw_response.create(
+        model="sim-chat", input=f'Run code "{SCRIPT}"', tools=tools,
+        tool_choice={"type": "function", "name": "code"}, extra_body={"llmops": {"max_steps": 2}})
+    response = raw.parse()
+    assert f"PY 42 BIG {len(BIG)}" in response.output_text and "SHELL-42" not in response.output_text
+    (output,) = [item for item in response.output if item.type == "function_call_output"]
+    assert f"SHELL denied {DENIAL}" in str(output.output)
+    (code,) = json.loads(raw.http_response.text)["llmops"]["trace"][0]["calls"]
+    assert code["name"] == "code" and code["status"] == "ok"
+    check_inner(code["inner"])
+
+
 @asynccontextmanager
 async def connected(url: str, key: str) -> AsyncIterator[Client]:
     http = httpx2.AsyncClient(headers={"authorization": f"Bearer {key}"}, timeout=httpx2.Timeout(30, read=120))

@@ -10,6 +10,8 @@ import pytest
 
 from gateway.kernel.config import settings_from_mapping
 from gateway.kernel.config.loader import ConfigError
+from gateway.kernel.context import RequestContext
+from gateway.kernel.extension import parse_extension
 from gateway.kernel.policy import Decision
 from gateway.services.policy.gate import PolicyGate
 from middleware.tools.authorize import ToolAuthorizer
@@ -17,6 +19,7 @@ from middleware.tools.calls import ToolCalls
 from middleware.tools.catalog import ToolCatalog
 from middleware.tools.code import for_offer
 from middleware.tools.loop import AgentLoop
+from middleware.tools.responses import plan
 from middleware.tools.stage import ToolsStage
 from tests.middleware.tools.test_stage import Engine, Model, call, completion, ctx, run
 from tests.routers.scheduler.fakes import FakeRunner, node, scheduler
@@ -106,3 +109,14 @@ def test_code_runs_only_on_bwrap() -> None:
         settings_from_mapping({"tools": {"builtin": ["code"], "options": {"code": {"driver": "docker"}}}}, {})
     with pytest.raises(ConfigError, match="reserved name 'code'"):
         settings_from_mapping({"tools": {"custom": [{"name": "code", "image": "x"}]}}, {})
+
+
+def test_the_responses_api_gets_the_same_description() -> None:
+    settings = settings_from_mapping({"tools": {"builtin": ["python", "code"]}}, {})
+    raw = {"model": "m", "input": "hi", "tools": [{"type": "function", "name": "code"},
+                                                  {"type": "function", "name": "python"}]}
+    c = RequestContext("req_1", "responses", "m", raw, {}, extension=parse_extension(raw))
+    planned = plan(c, ToolCatalog.from_settings(settings.tools))
+    assert planned is not None
+    (code,) = [t for t in planned.body["tools"] if t["name"] == "code"]
+    assert "Tools the script can call:\n- python(code: string" in code["description"]
