@@ -14,7 +14,7 @@ from typing import Any, Literal, get_args
 
 from executors.errors import JobRejected, LimitExceeded, Timeout
 
-Runtime = Literal["python", "shell", "wasm", "image", "http"]
+Runtime = Literal["python", "shell", "wasm", "image", "http", "code"]
 RUNTIMES: tuple[str, ...] = get_args(Runtime)
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.")
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # an RFC 9110 token
@@ -119,7 +119,10 @@ class Grants:
 
 @dataclass(frozen=True, slots=True)
 class Job:
-    """One tool call. ``code`` is the program for python/shell; ``argv`` the command for image/wasm."""
+    """One tool call. ``code`` is the program for python/shell/code; ``argv`` the command for image/wasm.
+
+    Runtime ``code`` is a Python script that may call the request's other tools through the stub
+    ``llmops_tools`` (see ``executors/inner.py``); each call goes back to the control plane."""
 
     id: str
     tool: str
@@ -137,6 +140,8 @@ class Job:
     tenant: str = DEFAULT_TENANT
     # Node-local, never read from the wire: the directory of the job's egress proxy socket.
     egress_dir: str | None = None
+    # Node-local: the directory of a code job's tools socket (executors/node/code_session.py).
+    tools_dir: str | None = None
 
     def __post_init__(self) -> None:
         if self.runtime not in RUNTIMES:
@@ -182,7 +187,7 @@ def job_to_dict(job: Job) -> dict[str, Any]:
     data = asdict(job)
     data["grants"]["secrets"] = dict(job.grants.secrets)
     data["grants"]["brokered"] = {name: asdict(secret) for name, secret in job.grants.brokered.items()}
-    del data["egress_dir"]  # node-local
+    del data["egress_dir"], data["tools_dir"]  # node-local
     return data
 
 

@@ -1,4 +1,4 @@
-"""Tool definitions: the built-ins (python, shell, http_request) and user-defined ones from config.
+"""Tool definitions: the built-ins (python, shell, http_request, code) and user-defined ones from config.
 
 A ``ToolDef`` is what the model sees (name, description, JSON-schema parameters) plus how the node
 runs it (runtime, image/argv or wasm module) and what it may be granted (secret names, egress).
@@ -69,6 +69,17 @@ BUILTIN_TOOLS: dict[str, ToolDef] = {
             ["url"],
         ),
         "http",
+    ),
+    "code": ToolDef(
+        "code",
+        "Run a Python 3 script in a sandbox that can call the other tools offered with this one: "
+        "`from llmops_tools import call; out = call(\"python\", {\"code\": \"print(6 * 7)\"})` returns the "
+        "tool's output as text (`tools.python(code=...)` is the same) and raises `llmops_tools.ToolError` "
+        "(`.status` is \"denied\" or \"error\") when a call is denied by policy or fails. Each call is "
+        "authorized as if you had made it. Only what the script prints is returned to you: keep large "
+        "intermediate results inside the script.",
+        _object({"code": {"type": "string", "description": "The Python 3 script."}}, ["code"]),
+        "code",
     ),
 }
 

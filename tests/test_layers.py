@@ -33,7 +33,7 @@ LAYERS: tuple[tuple[str, str], ...] = (
     ("simulator", "simulator"),
 )
 # What the control plane may use of the data plane: the job format, its signing and its errors.
-WIRE_CONTRACT = ("executors.spec", "executors.signing", "executors.errors", "executors.tools",
+WIRE_CONTRACT = ("executors.spec", "executors.signing", "executors.errors", "executors.tools", "executors.inner",
                  "executors.node.client")
 MAY_IMPORT: dict[str, frozenset[str]] = {
     "kernel": frozenset({"kernel"}),

@@ -22,6 +22,10 @@ SECRETS_DIR = "/run/secrets"
 # The node's egress proxy for the job, when it has an egress grant (executors/egress_proxy.py).
 EGRESS_MOUNT = "/run/llmops"
 EGRESS_SOCKET = f"{EGRESS_MOUNT}/egress.sock"
+# A code job's tools socket (executors/node/code_session.py) and the stub its script imports.
+TOOLS_MOUNT = "/run/llmops-tools"
+TOOLS_SOCKET = f"{TOOLS_MOUNT}/tools.sock"
+STUB_DIR = "/job/lib"
 SANDBOX_UID = 65534
 BASE_ENV: Mapping[str, str] = {
     "PATH": "/usr/local/bin:/usr/bin:/bin",
@@ -69,10 +73,12 @@ class SandboxDriver(abc.ABC):
 
 def job_env(job: Job) -> dict[str, str]:
     """The complete environment of a sandboxed job: base, then job env, and where its egress proxy
-    listens when it has one. Never a secret."""
+    and tools socket listen when it has them. Never a secret."""
     env = {**BASE_ENV, **job.env}
     if job.egress_dir is not None:
         env["LLMOPS_EGRESS_SOCKET"] = EGRESS_SOCKET
+    if job.tools_dir is not None:
+        env["LLMOPS_TOOLS_SOCKET"] = TOOLS_SOCKET
     return env
 
 

@@ -8,6 +8,9 @@ a per-sandbox cgroup for memory, pids, CPU rate (``cpus``) and CPU time summed o
 processes (killed at ``cpu_seconds``); RLIMIT_CPU/FSIZE/NOFILE/CORE per process as a backstop;
 the wall clock and the output cap by the supervising coroutine.
 
+Runtime ``code`` runs like ``python``, with the stub ``llmops_tools`` read-only at ``/job/lib`` and the
+job's tools socket directory bound at ``/run/llmops-tools`` (``executors/node/code_session.py``).
+
 Secrets never enter the environment or argv (of the sandbox or of bwrap itself). A secret the
 policy grants inside (``Grants.secret_files``) is written into a pipe that bwrap copies into a
 0400 file at ``/run/secrets/NAME`` on its private tmpfs root (``--ro-bind-data``).
@@ -30,6 +33,8 @@ from executors.drivers.base import (
     SANDBOX_UID,
     SCRATCH,
     SECRETS_DIR,
+    STUB_DIR,
+    TOOLS_MOUNT,
     SandboxDriver,
     Stopwatch,
     decode_output,
@@ -40,6 +45,7 @@ from executors.drivers.proc import Captured, run_capped
 from executors.drivers.seccomp import export_bpf
 from executors.errors import DriverUnavailable, JobRejected
 from executors.spec import Job, Limits, Result
+from executors.stub import STUB_FILE
 from executors.workspaces import Workspaces, workspace_for
 
 ROOT_BINDS = (
@@ -61,6 +67,8 @@ ROOT_BINDS = (
 )
 NOFILE = 256
 SECRET_FILE_MAX = 65536  # one pipe buffer: the value is written before bwrap starts reading
+# A code job runs its script as __main__ with the stub importable (``-I`` keeps PYTHONPATH out).
+CODE_BOOT = f"import runpy, sys; sys.path.insert(0, {STUB_DIR!r}); runpy.run_path('/job/main', run_name='__main__')"
 
 
 def secret_pipes(job: Job) -> list[tuple[str, int]]:
@@ -125,7 +133,7 @@ class BwrapDriver(SandboxDriver):
     """bubblewrap sandboxes. ``workspaces`` keeps the node's tenant workspaces (none: scratch only)."""
 
     name = "bwrap"
-    runtimes = frozenset({"python", "shell"})
+    runtimes = frozenset({"python", "shell", "code"})
 
     def __init__(
         self,
@@ -255,7 +263,8 @@ class BwrapDriver(SandboxDriver):
         ``secrets``: (name, fd) pairs from ``secret_pipes``; only fd numbers reach the argv.
         """
         assert self._bwrap is not None
-        command = {"python": [self._python, "-I", "-S", "/job/main"], "shell": [self._shell, "/job/main"]}
+        command = {"python": [self._python, "-I", "-S", "/job/main"], "shell": [self._shell, "/job/main"],
+                   "code": [self._python, "-I", "-S", "-c", CODE_BOOT]}
         tail = (
             list(job.argv) if job.runtime == "shell" and job.argv and not job.code else command[job.runtime]
         )
@@ -281,6 +290,7 @@ class BwrapDriver(SandboxDriver):
             "/job/main",
             *secret_args(secrets),
             *(["--bind", job.egress_dir, EGRESS_MOUNT] if job.egress_dir else []),
+            *self._code_args(job),
             "--remount-ro",
             "/",
             "--chdir",
@@ -289,6 +299,14 @@ class BwrapDriver(SandboxDriver):
         if seccomp_fd >= 0:
             args += ["--seccomp", str(seccomp_fd)]
         return [*args, "--", *tail]
+
+    @staticmethod
+    def _code_args(job: Job) -> list[str]:
+        """A code job: the stub read-only at ``STUB_DIR``, its tools socket's directory at ``TOOLS_MOUNT``."""
+        if job.runtime != "code":
+            return []
+        stub = ["--ro-bind", str(STUB_FILE), f"{STUB_DIR}/{STUB_FILE.name}"]
+        return stub + (["--bind", job.tools_dir, TOOLS_MOUNT] if job.tools_dir else [])
 
     def _result(self, job: Job, captured: Captured, limit: str | None, watch: Stopwatch) -> Result:
         stdout, cut_out = decode_output(captured.stdout, job.limits.output_bytes)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -13,6 +13,8 @@ from executors.drivers.base import SandboxDriver, fit_encoded
 from executors.egress_proxy import EgressProxy
 from executors.errors import JobRejected, SandboxError
 from executors.http_tool import http_request
+from executors.inner import IDLE_SECONDS, InnerAnswer, InnerCall
+from executors.node.code_session import CodeSession
 from executors.redact import Redactor
 from executors.spec import Job, Result
 
@@ -23,7 +25,12 @@ PREFERENCE: dict[str, tuple[str, ...]] = {
     "shell": ("bwrap", "docker"),
     "wasm": ("wasm",),
     "image": ("docker",),
+    "code": ("bwrap",),  # needs a tools socket bound into the sandbox: only bwrap binds one
 }
+
+
+class UnknownJob(LookupError):
+    """No running code job has this id (it ended, was abandoned, or never ran here)."""
 
 
 class NodeAgent:
@@ -37,6 +44,7 @@ class NodeAgent:
         slots: int = 2,
         labels: Mapping[str, str] | None = None,
         datasets: Sequence[str] = (),
+        code_idle_s: float = IDLE_SECONDS,
     ) -> None:
         self.node_id = node_id
         self.labels = dict(labels or {})
@@ -47,6 +55,8 @@ class NodeAgent:
         self._unavailable: dict[str, str] = {}
         self._free = asyncio.Semaphore(slots)
         self._busy = 0
+        self._sessions: dict[str, CodeSession] = {}
+        self._code_idle_s = code_idle_s  # a code job's call unanswered this long: its control plane is gone
 
     async def start(self) -> None:
         for driver in self._candidates:
@@ -61,6 +71,8 @@ class NodeAgent:
             self._drivers[driver.name] = driver
 
     async def aclose(self) -> None:
+        for job_id in list(self._sessions):
+            self._drop(job_id)
         for driver in self._drivers.values():
             with contextlib.suppress(SandboxError):
                 await driver.aclose()
@@ -119,3 +131,41 @@ class NodeAgent:
         truncated = result.truncated or cut_out or cut_err
         return replace(result, stdout=stdout, stderr=stderr, truncated=truncated,
                        limit=result.limit or ("output" if truncated else None))
+
+    async def start_code(self, job: Job) -> InnerCall | Result:
+        """Start a code job; its script's first tool call, or its result if it makes none."""
+        self.choose(job)
+        if job.id in self._sessions:
+            raise JobRejected(f"code job {job.id} is already running")
+        session = CodeSession(job, self.run, on_idle=lambda: self._drop(job.id), idle_s=self._code_idle_s)
+        self._sessions[job.id] = session
+        session.start()
+        return await self._step(session, session.next())
+
+    async def answer(self, job_id: str, call_id: str, answer: InnerAnswer) -> InnerCall | Result:
+        """Answer a running code job's pending call; its next call or its result. ``UnknownJob``."""
+        session = self._sessions.get(job_id)
+        if session is None:
+            raise UnknownJob(job_id)
+        return await self._step(session, session.answer(call_id, answer))
+
+    async def _step(self, session: CodeSession, step: Awaitable[InnerCall | Result]) -> InnerCall | Result:
+        """Forget the session once its result is out or it failed (a bad answer alone leaves it running)."""
+        try:
+            outcome = await step
+        except JobRejected:
+            if session.finished:
+                self._drop(session.job.id)
+            raise
+        except BaseException:
+            self._drop(session.job.id)
+            raise
+        if isinstance(outcome, Result):
+            self._sessions.pop(session.job.id, None)
+        return outcome
+
+    def _drop(self, job_id: str) -> None:
+        """Forget a code job and kill it if it still runs (its control plane is gone)."""
+        session = self._sessions.pop(job_id, None)
+        if session is not None:
+            session.cancel()

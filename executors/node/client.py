@@ -16,8 +16,11 @@ import aiohttp
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from executors.errors import AuthError, JobRejected, NodeError
+from executors.inner import MAX_CALLS, Answerer, InnerAnswer, inner_call_from_dict
 from executors.signing import CONTROL_PLANE, NONCE_HEADER, audience, sign, verify
 from executors.spec import Job, Result, job_to_dict, result_from_dict
+
+NO_ANSWERER = "tool calls are not available to this job"
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,9 +61,22 @@ class NodeClient:
         self._owned = session is None
         self._session = session or aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout, connect=5))
 
-    async def run(self, job: Job) -> Result:
-        """Run ``job`` on the node. Raises ``JobRejected`` (400), ``AuthError`` (401, bad answer), ``NodeError``."""
-        return result_from_dict(await self.send(self.signed("POST", "/v1/jobs", job_to_dict(job))))
+    async def run(self, job: Job, answer: Answerer | None = None) -> Result:
+        """Run ``job`` on the node. Raises ``JobRejected`` (400), ``AuthError`` (401, bad answer), ``NodeError``.
+
+        A code job's answer may be a pending inner call instead of a result: ``answer`` decides and runs
+        it, and what it returns is posted back (``executors/inner.py``), until the result comes. Without
+        ``answer`` every call is answered with an error.
+        """
+        reply = await self.send(self.signed("POST", "/v1/jobs", job_to_dict(job)))
+        for _ in range(MAX_CALLS + 1):
+            if not isinstance(reply, dict) or "pending" not in reply:
+                return result_from_dict(reply)
+            call = inner_call_from_dict(reply["pending"])
+            given = await answer(call) if answer is not None else InnerAnswer("error", NO_ANSWERER)
+            body = {"call_id": call.call_id, "answer": given.to_dict()}
+            reply = await self.send(self.signed("POST", f"/v1/jobs/{job.id}/answer", body))
+        raise JobRejected(f"node asked for more than {MAX_CALLS} inner tool calls in job {job.id}")
 
     async def status(self) -> dict[str, Any]:
         answer: dict[str, Any] = await self.send(self.signed("GET", "/v1/status", None))

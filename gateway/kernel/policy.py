@@ -24,7 +24,8 @@ tool_call        the tools stage, per call: ``tool`` {name, runtime}, ``argument
                  it would receive, ``egress`` hosts it would reach, ``workspace`` it would
                  use (``llmops.workspace``, ``""`` for none; kept under the subject's tenant);
                  ``/mcp`` the same per ``tools/call``, and per tool for ``tools/list`` (no
-                 arguments: the secrets and egress the tool declares; ``model`` is ``""``)
+                 arguments: the secrets and egress the tool declares; ``model`` is ``""``);
+                 a call a ``code`` script made: the same, plus ``via`` = ``"code"``
 rag_query        rag and vector store search: ``vector_stores`` [id]; ``model`` or ``""``
 files            the Files API: ``file_id`` (``""`` on create/list)
 vector_stores    the Vector Stores API: ``vector_stores`` [id] (``[]`` on create/list)

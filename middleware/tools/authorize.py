@@ -50,7 +50,9 @@ class ToolAuthorizer:
         self._secrets, self._brokered = _split(secrets)
         self._unguarded = frozenset(unguarded)
 
-    async def authorize(self, ctx: RequestContext, entry: ToolEntry, args: Mapping[str, Any]) -> Verdict:
+    async def authorize(self, ctx: RequestContext, entry: ToolEntry, args: Mapping[str, Any], *,
+                        via: str | None = None) -> Verdict:
+        """``via``: ``"code"`` for a call a code-mode script made (``resource.via``; absent for the model's own)."""
         if not self._gate.configured:
             if entry.name in self._unguarded:
                 return Verdict(True, ("allowed by tools.allow_without_policy",))
@@ -63,6 +65,8 @@ class ToolAuthorizer:
             "arguments": dict(args), "secrets": secrets, "egress": egress, "vector_stores": [],
             "workspace": ctx.extension.workspace or "",  # under the subject's tenant (gateway/kernel/policy.py)
         }
+        if via is not None:
+            resource["via"] = via
         decision = await self._gate.tool(ctx, resource)
         ob = decision.obligations
         if decision.allow and ob.allowed_tools is not None and entry.name not in ob.allowed_tools:

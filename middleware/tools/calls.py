@@ -18,6 +18,7 @@ from executors.spec import Job, Result
 from gateway.kernel.context import RequestContext
 from gateway.kernel.errors import GatewayError
 from middleware.tools.authorize import ToolAuthorizer, Verdict
+from middleware.tools.code import VIA, InnerCalls
 from middleware.tools.jobs import BadArguments, build_job, dataset_of, job_id, job_tenant, parse_arguments
 from middleware.tools.offer import Offer
 from middleware.tools.options import LoopOptions
@@ -53,7 +54,8 @@ class ToolCalls:
         self._scheduler = scheduler
 
     async def run_step(self, state: CallState, step: int, calls: list[dict[str, Any]]) -> list[Prepared]:
-        prepared = await asyncio.gather(*(self._prepare(state, step, i, c) for i, c in enumerate(calls)))
+        prepared = await asyncio.gather(
+            *(self._prepare(state, c, job_id(state.ctx.request_id, step, i)) for i, c in enumerate(calls)))
         try:
             async with asyncio.TaskGroup() as group:
                 for p in prepared:
@@ -63,17 +65,16 @@ class ToolCalls:
             raise errors.exceptions[0] from None
         return list(prepared)
 
-    async def _prepare(self, state: CallState, step: int, index: int, call: dict[str, Any]) -> Prepared:
+    async def _prepare(self, state: CallState, call: dict[str, Any], wid: str, via: str | None = None) -> Prepared:
         fn = call.get("function") or {}
         name = str(fn.get("name", ""))
         p = Prepared(call, CallTrace(str(call.get("id", "")), name))
         entry = state.offer.server[name]
         try:
             args = parse_arguments(fn.get("arguments"))
-            verdict = await self._authorizer.authorize(state.ctx, entry, args)
+            verdict = await self._authorizer.authorize(state.ctx, entry, args, via=via)
             if not verdict.allow:
                 return _denied(p, verdict)
-            wid = job_id(state.ctx.request_id, step, index)
             p.job = build_job(entry, args, verdict.grants, job_id=wid, workspace=state.options.workspace,
                               tenant=job_tenant(state.ctx))
         except (BadArguments, JobRejected) as exc:
@@ -93,7 +94,8 @@ class ToolCalls:
         placement = await self._pinned(state, p.placement)
         started = time.perf_counter()
         try:
-            dispatch = await self._scheduler.run(p.job, placement, idempotent=p.idempotent, deadline=state.deadline)
+            dispatch = await self._scheduler.run(p.job, placement, idempotent=p.idempotent, deadline=state.deadline,
+                                                 answer=self._inner(state, p) if p.job.runtime == "code" else None)
         except JobRefused as exc:
             _failed(p, exc.message)
             p.trace.duration_ms = _ms(started)
@@ -101,6 +103,19 @@ class ToolCalls:
         p.trace.node, p.trace.attempts = dispatch.node.id, dispatch.attempts
         p.trace.queued_ms = round(dispatch.queued_ms, 2)
         _finished(p, dispatch.result, _ms(started))
+
+    def _inner(self, state: CallState, p: Prepared) -> InnerCalls:
+        """Code mode: each call of the job's script is prepared and run as a call of the model's would be."""
+        assert p.job is not None
+        parent = p.job.id
+
+        async def run_one(call: dict[str, Any], n: str) -> tuple[str, CallTrace]:
+            inner = await self._prepare(state, call, f"{parent}-i{n}", via=VIA)
+            if inner.job is not None:
+                await self._execute(state, inner)
+            return inner.content, inner.trace
+
+        return InnerCalls(run_one, state.offer.server, p.trace)
 
     async def _pinned(self, state: CallState, placement: Placement) -> Placement:
         if state.options.workspace is None or self._scheduler is None:

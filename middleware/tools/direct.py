@@ -4,7 +4,8 @@
 puts a call (action ``tool_call``, the caller's subject, no arguments: so the secrets and egress the
 tool declares), and the answer is cached per key for ``policy.cache_ttl_s``. ``call`` runs one call
 through ``ToolCalls`` exactly as the agent loop runs each call of a step: authorized with the call's
-arguments, secrets, egress and workspace, placed and scheduled onto a node, its outcome traced.
+arguments, secrets, egress and workspace, placed and scheduled onto a node, its outcome traced. A ``code``
+call's script may call every registered tool, each call decided by the policy for this caller.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from gateway.services.bundle import Services
 from middleware.tools.authorize import ToolAuthorizer
 from middleware.tools.calls import CallState, ToolCalls
 from middleware.tools.catalog import ToolCatalog, ToolEntry
+from middleware.tools.code import CODE
 from middleware.tools.offer import Offer
 from middleware.tools.options import loop_options
 from middleware.tools.trace import CallTrace
@@ -76,10 +78,18 @@ class DirectTools:
         if entry is None:
             raise UnknownTool(name)
         options = loop_options(ctx.extension, self._settings)
-        state = CallState(ctx, Offer({name: entry}, []), options, time.monotonic() + options.max_time_s)
+        state = CallState(ctx, Offer(self._offered(entry), []), options, time.monotonic() + options.max_time_s)
         call = {"id": ctx.request_id, "type": "function", "function": {"name": name, "arguments": arguments}}
         (done,) = await self._calls.run_step(state, 0, [call])
         return Outcome(done.content, done.trace)
+
+
+    def _offered(self, entry: ToolEntry) -> dict[str, ToolEntry]:
+        """The tool called; for ``code`` every registered tool (its script's calls are each authorized)."""
+        if entry.name != CODE:
+            return {entry.name: entry}
+        found = (self._catalog.get(n) for n in self._catalog.names())
+        return {e.name: e for e in found if e is not None}
 
 
 def build(services: Services) -> DirectTools:

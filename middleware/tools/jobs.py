@@ -69,6 +69,8 @@ def build_job(
     }
     if spec.runtime == "python":
         return Job(runtime="python", code=_text(args, "code"), stdin=_text(args, "stdin", ""), **common)
+    if spec.runtime == "code":
+        return Job(runtime="code", code=_text(args, "code"), **common)
     if spec.runtime == "shell":
         return Job(runtime="shell", code=_text(args, "script"), stdin=_text(args, "stdin", ""), **common)
     stdin = json.dumps(dict(args))

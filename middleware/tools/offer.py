@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from middleware.tools.catalog import ToolCatalog, ToolEntry
+from middleware.tools.code import for_offer
 
 EXTENSION_TYPE = "llmops_tool"
 
@@ -61,14 +62,15 @@ def make_offer(tools: Any, catalog: ToolCatalog) -> Offer | None:
         return None
     server: dict[str, ToolEntry] = {}
     rewritten: list[Any] = []
-    for tool in tools:
-        name = server_name(tool, catalog)
+    names = [server_name(tool, catalog) for tool in tools]
+    offered = [e for e in (catalog.get(n) for n in names if n is not None) if e is not None]
+    for tool, name in zip(tools, names, strict=True):
         entry = catalog.get(name) if name is not None else None
         if entry is None:
             rewritten.append(tool)
         elif name not in server:
             server[entry.name] = entry
-            rewritten.append(entry.spec.openai_schema())
+            rewritten.append(for_offer(entry, offered).spec.openai_schema())
     return Offer(server, rewritten) if server else None
 
 

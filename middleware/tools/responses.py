@@ -27,6 +27,7 @@ from gateway.services.responses_wire.responses_object import from_completion, ou
 from gateway.services.responses_wire.responses_request import chat_request
 from gateway.services.responses_wire.served import record, served_search
 from middleware.tools.catalog import ToolCatalog, ToolEntry
+from middleware.tools.code import for_offer
 from middleware.tools.offer import Offer, flat_server_name
 from middleware.tools.response_events import response_stream
 
@@ -44,14 +45,16 @@ def plan(ctx: RequestContext, catalog: ToolCatalog) -> ResponsesPlan | None:
     body = ctx.body
     server: dict[str, ToolEntry] = {}
     tools: list[Any] = []
-    for tool in body.get("tools") or ():
-        name = flat_server_name(tool, catalog)
+    asked = list(body.get("tools") or ())
+    names = [flat_server_name(tool, catalog) for tool in asked]
+    offered = [e for e in (catalog.get(n) for n in names if n is not None) if e is not None]
+    for tool, name in zip(asked, names, strict=True):
         entry = catalog.get(name) if name is not None else None
         if entry is None:
             tools.append(tool)
         elif entry.name not in server:
             server[entry.name] = entry
-            tools.append(function_tool(entry))
+            tools.append(function_tool(for_offer(entry, offered)))
     if not server:
         return None
     echoed = {**body, "tools": tools}

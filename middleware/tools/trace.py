@@ -10,7 +10,9 @@ CallStatus = Literal["ok", "error", "denied", "client"]
 
 @dataclass(slots=True)
 class CallTrace:
-    """One tool call: ``client`` means it was handed back to the client (a client-side tool)."""
+    """One tool call: ``client`` means it was handed back to the client (a client-side tool).
+
+    A ``code`` call lists the calls its script made in ``inner`` (each with ``via: "code"``)."""
 
     id: str
     name: str
@@ -23,6 +25,8 @@ class CallTrace:
     attempts: int | None = None
     decision_id: str | None = None
     reason: str | None = None
+    via: str | None = None
+    inner: list[CallTrace] | None = None
 
 
 @dataclass(slots=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import aiohttp
 
 from executors.errors import AuthError
+from executors.inner import Answerer
 from executors.node.client import NodeClient
 from executors.spec import Job, Result
 from routers.scheduler.enrollment import NodeBook
@@ -27,7 +28,7 @@ class NodeClients:
                                               connector=aiohttp.TCPConnector(limit=0))
         self._clients: dict[tuple[str, str, str], NodeClient] = {}
 
-    async def run(self, node: NodeInfo, job: Job) -> Result:
+    async def run(self, node: NodeInfo, job: Job, answer: Answerer | None = None) -> Result:
         enrolled = self._book.trusted(node.id)
         if enrolled is None or not node.url.startswith("https://"):
             raise AuthError(f"node {node.id} is not an enrolled, unrevoked node reachable over TLS")
@@ -35,7 +36,7 @@ class NodeClients:
         if client is None:
             client = NodeClient(node.url, self._book.key, enrolled.pin(), boot=node.boot, session=self._session)
             self._clients[(node.id, node.url, node.boot)] = client
-        result = await client.run(job)
+        result = await client.run(job, answer)
         if self._book.trusted(node.id) is None:
             raise AuthError(f"node {node.id} was revoked while running job {job.id}: its result is refused")
         return result

@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from typing import Protocol
 
 from executors.errors import AuthError, JobRejected, NodeError
+from executors.inner import Answerer
 from executors.spec import Job, Result
 from gateway.kernel.config.sections.tools import SchedulerSettings
 from routers.scheduler.enrollment import NodeBook
@@ -33,7 +34,7 @@ _WATCH_S = 0.25  # how often a running job checks that its node is still alive a
 
 
 class NodeRunner(Protocol):
-    async def run(self, node: NodeInfo, job: Job) -> Result: ...
+    async def run(self, node: NodeInfo, job: Job, answer: Answerer | None = None) -> Result: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,8 +117,11 @@ class Scheduler:
             self._inflight.pop(node_id, None)
         self._pump()
 
-    async def run(self, job: Job, p: Placement, *, idempotent: bool, deadline: float) -> Dispatch:
-        """Place and run ``job`` before ``deadline`` (monotonic); retry idempotent jobs after node failures."""
+    async def run(self, job: Job, p: Placement, *, idempotent: bool, deadline: float,
+                  answer: Answerer | None = None) -> Dispatch:
+        """Place and run ``job`` before ``deadline`` (monotonic); retry idempotent jobs after node failures.
+
+        ``answer``: for a code job, decides and runs its script's inner tool calls (``executors/inner.py``)."""
         p = self.for_secrets(job, p)
         exclude = set(p.exclude)
         queued = 0.0
@@ -131,7 +135,7 @@ class Scheduler:
                 raise failure from None  # nowhere else to retry: the node failure is the clear error
             queued += waited
             try:
-                result = await self._run_on(node, job, deadline)
+                result = await self._run_on(node, job, deadline, answer)
                 return Dispatch(result, node, attempt, queued)
             except NodeFailed as exc:
                 exclude.add(node.id)
@@ -152,11 +156,11 @@ class Scheduler:
                                          f"which conflicts with {key}={needed[key]}.")
         return replace(p, labels=needed) if needed != p.labels else p
 
-    async def _run_on(self, node: NodeInfo, job: Job, deadline: float) -> Result:
+    async def _run_on(self, node: NodeInfo, job: Job, deadline: float, answer: Answerer | None) -> Result:
         budget = min(deadline - time.monotonic(), job.limits.wall_seconds + self._s.job_grace_s)
         try:
             async with asyncio.timeout(max(budget, 0.001)):
-                return await self._while_alive(node, self._runner.run(node, job))
+                return await self._while_alive(node, self._runner.run(node, job, answer))
         except TimeoutError:
             raise JobTimeout(f"Tool job {job.id} got no answer from node {node.id} in {budget:.1f} s.") from None
         except (JobRejected, AuthError) as exc:

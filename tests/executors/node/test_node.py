@@ -24,7 +24,8 @@ import pytest
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from executors.errors import AuthError, JobRejected
+from executors.errors import AuthError, JobRejected, NodeError
+from executors.inner import InnerAnswer, InnerCall
 from executors.node.client import NodeClient, NodePin
 from executors.signing import CONTROL_PLANE, SIGNER_HEADER, NonceCache, load_public, sign, verify
 from executors.spec import Grants, Job
@@ -152,6 +153,26 @@ async def test_outputs_are_redacted(control_plane: FakeControlPlane, node: Serve
     async with client(control_plane, node) as c:
         result = await c.run(job)
     assert "sk-live-123456" not in result.stdout and "[REDACTED:API_KEY]" in result.stdout
+
+
+async def test_a_code_jobs_calls_are_answered_over_signed_exchanges(control_plane: FakeControlPlane,
+                                                                      node: ServerProcess) -> None:
+    asked: list[InnerCall] = []
+
+    async def answer(call: InnerCall) -> InnerAnswer:
+        asked.append(call)
+        return InnerAnswer("ok", f"{call.name} ran {call.arguments['n']}")
+
+    script = "from llmops_tools import call\nfor n in (1, 2):\n    print(call('python', {'n': n}))"
+    async with client(control_plane, node) as c:
+        result = await c.run(Job(id="code-1", tool="code", runtime="code", code=script), answer)
+        unanswered = await c.run(Job(id="code-2", tool="code", runtime="code", code=script))
+        with pytest.raises(NodeError, match="404"):
+            answered = {"call_id": "1", "answer": {"status": "ok", "content": ""}}
+            await c.send(c.signed("POST", "/v1/jobs/none/answer", answered))
+    assert [(a.name, dict(a.arguments)) for a in asked] == [("python", {"n": 1}), ("python", {"n": 2})]
+    assert result.exit_code == 0 and result.stdout.splitlines() == ["python ran 1", "python ran 2"]
+    assert unanswered.exit_code == 1 and "ToolError: tool calls are not available to this job" in unanswered.stderr
 
 
 async def test_unsigned_foreign_misaddressed_and_replayed_requests_get_401(

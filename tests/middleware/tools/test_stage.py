@@ -160,9 +160,9 @@ async def test_grants_carry_only_granted_secrets_and_hosts() -> None:
     seen: list[Any] = []
 
     class Recording(FakeRunner):
-        async def run(self, n: Any, job: Any) -> Any:
+        async def run(self, n: Any, job: Any, answer: Any = None) -> Any:
             seen.append(job)
-            return await super().run(n, job)
+            return await super().run(n, job, answer)
 
     custom = {"name": "search", "image": "img", "command": ["run"], "secrets": ["API_KEY", "OTHER"],
               "egress": ["a.example", "b.example"]}

@@ -3,6 +3,7 @@ part of the ``tool_call`` policy question (``resource.workspace``)."""
 
 from __future__ import annotations
 
+from executors.inner import Answerer
 from executors.spec import Job, Result
 from gateway.kernel.context import Principal
 from routers.scheduler import NodeInfo
@@ -15,9 +16,9 @@ class RecordingRunner(FakeRunner):
         super().__init__()
         self.jobs: list[Job] = []
 
-    async def run(self, node: NodeInfo, job: Job) -> Result:
+    async def run(self, node: NodeInfo, job: Job, answer: Answerer | None = None) -> Result:
         self.jobs.append(job)
-        return await super().run(node, job)
+        return await super().run(node, job, answer)
 
 
 async def ask(tenant: str | None, llmops: dict[str, str] | None = None) -> tuple[RecordingRunner, Engine]:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from typing import Any
 
 from executors.errors import JobRejected, NodeError
+from executors.inner import Answerer, InnerCall
 from executors.spec import Job, Result
 from gateway.kernel.config.sections.tools import SchedulerSettings
 from routers.scheduler import MemoryNodeRegistry, NodeInfo, Scheduler
@@ -28,9 +30,14 @@ class FakeRunner:
         self.reject_on: set[str] = set()
         self.hang_on: set[str] = set()
         self.auto = False
+        self.inner: list[tuple[str, dict[str, object]]] = []  # what a code job's "script" calls, in order
+        self.answers: list[dict[str, Any]] = []  # what those calls were answered
 
-    async def run(self, node: NodeInfo, job: Job) -> Result:
+    async def run(self, node: NodeInfo, job: Job, answer: Answerer | None = None) -> Result:
         self.started.append((node.id, job.id))
+        if job.runtime == "code" and answer is not None:
+            for n, (name, arguments) in enumerate(self.inner, 1):
+                self.answers.append((await answer(InnerCall(str(n), name, arguments))).to_dict())
         if node.id in self.fail_on:
             raise NodeError(f"{node.id} crashed")
         if node.id in self.reject_on:

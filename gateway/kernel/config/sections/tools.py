@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import Field, SecretStr, model_validator
 
 from gateway.kernel.config.base import Section
 
-BuiltinTool = Literal["python", "shell", "http_request"]
+# ``code`` (code mode: a Python script that calls the request's other tools, each call decided by the
+# policy as the model's own would be) is not offered by default: list it in ``tools.builtin`` to offer it.
+BuiltinTool = Literal["python", "shell", "http_request", "code"]
 
 
 class ToolLimits(Section):
@@ -131,7 +133,8 @@ class EnrollmentSettings(Section):
 
 class ToolsSettings(Section):
     builtin: tuple[BuiltinTool, ...] = Field(
-        ("python", "shell", "http_request"), description="Built-in tools offered to models."
+        ("python", "shell", "http_request"), description="Built-in tools offered to models; add \"code\" for code "
+        "mode (a script calling the request's other tools, each call authorized by the policy; bwrap nodes only)."
     )
     options: dict[str, ToolOptions] = Field(default_factory=dict, description="Per built-in tool options.")
     custom: tuple[CustomTool, ...] = ()
@@ -162,7 +165,11 @@ class ToolsSettings(Section):
     @model_validator(mode="after")
     def _names(self) -> ToolsSettings:
         names = [t.name for t in self.custom]
-        clash = set(names) & {"python", "shell", "http_request"} or {n for n in names if names.count(n) > 1}
+        clash = set(names) & set(get_args(BuiltinTool)) or {n for n in names if names.count(n) > 1}
         if clash:
             raise ValueError(f"tools.custom: duplicate or reserved name {sorted(clash)[0]!r}")
+        code = self.options.get("code")
+        if code is not None and code.driver not in (None, "bwrap"):
+            raise ValueError("tools.options.code.driver: code mode needs a tools socket in the sandbox; "
+                             "only the bwrap driver binds one")
         return self
