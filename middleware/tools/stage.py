@@ -23,6 +23,9 @@ from middleware.tools.authorize import ToolAuthorizer
 from middleware.tools.calls import CallState, ToolCalls
 from middleware.tools.catalog import ToolCatalog
 from middleware.tools.loop import AgentLoop, LoopRun
+from middleware.tools.mcp.offer import Resolved, resolve
+from middleware.tools.mcp.registry import McpRegistry
+from middleware.tools.mcp.shared import registry_of
 from middleware.tools.offer import Offer, make_offer, unknown_extension_tools
 from middleware.tools.options import loop_options
 from middleware.tools.pricing import price_of
@@ -34,19 +37,23 @@ _NOT_FORWARDED = ("stream", "stream_options")
 class ToolsStage:
     name = "tools"
 
-    def __init__(self, settings: Settings, catalog: ToolCatalog, loop: AgentLoop) -> None:
+    def __init__(self, settings: Settings, catalog: ToolCatalog, loop: AgentLoop,
+                 mcp: McpRegistry | None = None) -> None:
         self._settings = settings
         self._catalog = catalog
         self._loop = loop
+        self._mcp = mcp
 
     async def __call__(self, ctx: RequestContext, call_next: Handler) -> Reply:
         if ctx.route == "responses":
             return await self._responses(ctx, call_next)
         if ctx.route != "chat":
             return await call_next(ctx)
-        tools = ctx.body.get("tools")
-        self._check_unknown(tools)
-        offer = make_offer(tools, self._catalog)
+        resolved = await self._resolve(ctx)
+        catalog = self._catalog.with_entries(resolved.entries) if resolved is not None else self._catalog
+        tools = resolved.tools if resolved is not None else ctx.body.get("tools")
+        self._check_unknown(tools, catalog)
+        offer = make_offer(tools, catalog)
         if offer is None:
             return await call_next(ctx)
         if (ctx.body.get("n") or 1) != 1:
@@ -59,7 +66,7 @@ class ToolsStage:
         return await self._loop.run(run, call_next, wants_stream, include_usage)
 
     async def _responses(self, ctx: RequestContext, call_next: Handler) -> Reply:
-        self._check_unknown(ctx.body.get("tools"))
+        self._check_unknown(ctx.body.get("tools"), self._catalog)
         planned = plan(ctx, self._catalog)
         if planned is None:
             return await call_next(ctx)
@@ -77,8 +84,13 @@ class ToolsStage:
         messages = list(base.get("messages") or [])
         return LoopRun(state, base, price_of(self._settings, ctx.model), messages)
 
-    def _check_unknown(self, tools: Any) -> None:
-        unknown = unknown_extension_tools(tools, self._catalog)
+    async def _resolve(self, ctx: RequestContext) -> Resolved | None:
+        """The request's upstream MCP tools (``middleware/tools/mcp/offer.py``), listed within the loop's time."""
+        seconds = loop_options(ctx.extension, self._settings.tools).max_time_s
+        return await resolve(ctx, ctx.body.get("tools"), self._mcp, time.monotonic() + seconds)
+
+    def _check_unknown(self, tools: Any, catalog: ToolCatalog) -> None:
+        unknown = unknown_extension_tools(tools, catalog)
         if unknown:
             raise InvalidRequest(f"Unknown server-side tool {unknown[0]!r}.", param="tools")
 
@@ -86,5 +98,6 @@ class ToolsStage:
 def build(services: Services) -> ToolsStage:
     tools = services.settings.tools
     authorizer = ToolAuthorizer(services.tool_gate, tools.secrets, unguarded=tools.allow_without_policy)
-    calls = ToolCalls(authorizer, services.scheduler)
-    return ToolsStage(services.settings, ToolCatalog.from_settings(tools), AgentLoop(calls, tools.steps_header))
+    mcp = registry_of(services)
+    calls = ToolCalls(authorizer, services.scheduler, mcp)
+    return ToolsStage(services.settings, ToolCatalog.from_settings(tools), AgentLoop(calls, tools.steps_header), mcp)
