@@ -1,0 +1,70 @@
+"""A small MCP server (the ``mcp`` SDK's server side, streamable HTTP) that says which credential it got.
+
+Its tool ``whoami`` answers the ``Authorization`` header of the request that called it; ``echo`` echoes.
+Every request's ``Authorization`` header is also printed (``seen: ...``), so a test can read what reached
+the server. Prints ``listening on http://127.0.0.1:PORT`` when ready.
+
+    python -m tests.support.recording_mcp [--port 0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import socket
+import sys
+from typing import Any
+
+import uvicorn
+from mcp.server.mcpserver import Context, MCPServer
+from starlette.requests import Request
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+
+def build() -> MCPServer:
+    server = MCPServer("recorder")
+
+    @server.tool(description="The Authorization header this call arrived with.")
+    def whoami(ctx: Context[Any, Any]) -> str:
+        request = ctx.request_context.request
+        return request.headers.get("authorization", "") if isinstance(request, Request) else ""
+
+    @server.tool(description="Echoes the message back.")
+    def echo(message: str) -> str:
+        return f"Echo: {message}"
+
+    return server
+
+
+class Seen:
+    """Prints the Authorization header of every HTTP request (the test reads the process's output)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            headers = dict(scope["headers"])
+            print(f"seen: {headers.get(b'authorization', b'').decode()}", flush=True)
+        await self.app(scope, receive, send)
+
+
+async def serve(port: int) -> None:
+    app = build().streamable_http_app(stateless_http=False)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", port))
+    config = uvicorn.Config(Seen(app), log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    print(f"listening on http://127.0.0.1:{sock.getsockname()[1]}", flush=True)
+    await server.serve(sockets=[sock])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, default=0)
+    asyncio.run(serve(parser.parse_args().port))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
