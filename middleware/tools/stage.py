@@ -23,6 +23,8 @@ from middleware.tools.authorize import ToolAuthorizer
 from middleware.tools.calls import CallState, ToolCalls
 from middleware.tools.catalog import ToolCatalog
 from middleware.tools.loop import AgentLoop, LoopRun
+from middleware.tools.mcp.approvals import run_approved
+from middleware.tools.mcp.items import McpNames
 from middleware.tools.mcp.offer import Resolved, resolve
 from middleware.tools.mcp.registry import McpRegistry
 from middleware.tools.mcp.shared import registry_of
@@ -38,11 +40,12 @@ class ToolsStage:
     name = "tools"
 
     def __init__(self, settings: Settings, catalog: ToolCatalog, loop: AgentLoop,
-                 mcp: McpRegistry | None = None) -> None:
+                 mcp: McpRegistry | None = None, calls: ToolCalls | None = None) -> None:
         self._settings = settings
         self._catalog = catalog
         self._loop = loop
         self._mcp = mcp
+        self._calls = calls
 
     async def __call__(self, ctx: RequestContext, call_next: Handler) -> Reply:
         if ctx.route == "responses":
@@ -66,8 +69,11 @@ class ToolsStage:
         return await self._loop.run(run, call_next, wants_stream, include_usage)
 
     async def _responses(self, ctx: RequestContext, call_next: Handler) -> Reply:
-        self._check_unknown(ctx.body.get("tools"), self._catalog)
-        planned = plan(ctx, self._catalog)
+        resolved = await self._resolve(ctx)
+        catalog = self._catalog.with_entries(resolved.entries) if resolved is not None else self._catalog
+        self._check_unknown(resolved.tools if resolved is not None else ctx.body.get("tools"), catalog)
+        approved = await self._approved(ctx, resolved)
+        planned = plan(ctx, catalog, resolved, approved)
         if planned is None:
             return await call_next(ctx)
         step = replace(ctx, route="chat", body=planned.chat, stream=False)
@@ -76,7 +82,19 @@ class ToolsStage:
         reply = await self._loop.run(run, call_next, ctx.stream, include_usage=True)
         ctx.usage, ctx.served_model, ctx.backend = step.usage, step.served_model, step.backend
         ctx.upstream_model = step.upstream_model
-        return answer(ctx, planned, reply, run.messages[asked:])
+        traces = {c.id: c for s in run.steps for c in s.calls}
+        return answer(ctx, planned, reply, run.messages[asked:], traces)
+
+    async def _approved(self, ctx: RequestContext, resolved: Resolved | None) -> list[dict[str, Any]]:
+        """Run the calls this request approves (``mcp/approvals.py``); the input then carries their items."""
+        items = ctx.body.get("input")
+        if resolved is None or not resolved.refs or not isinstance(items, list) or self._calls is None:
+            return []
+        options = loop_options(ctx.extension, self._settings.tools)
+        done = await run_approved(ctx, items, McpNames.of(resolved.refs), resolved.entries, self._calls, options,
+                                  time.monotonic() + options.max_time_s)
+        ctx.body = {**ctx.body, "input": done.input}
+        return done.calls
 
     def _run(self, ctx: RequestContext, offer: Offer, base: dict[str, Any]) -> LoopRun:
         options = loop_options(ctx.extension, self._settings.tools)
@@ -100,4 +118,5 @@ def build(services: Services) -> ToolsStage:
     authorizer = ToolAuthorizer(services.tool_gate, tools.secrets, unguarded=tools.allow_without_policy)
     mcp = registry_of(services)
     calls = ToolCalls(authorizer, services.scheduler, mcp)
-    return ToolsStage(services.settings, ToolCatalog.from_settings(tools), AgentLoop(calls, tools.steps_header), mcp)
+    return ToolsStage(services.settings, ToolCatalog.from_settings(tools), AgentLoop(calls, tools.steps_header), mcp,
+                      calls)

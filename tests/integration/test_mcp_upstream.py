@@ -30,6 +30,8 @@ from tests.support.mcp_servers import EVERYTHING, start_everything, start_record
 from tests.support.npm import npm_package
 from tests.support.openapi import validate
 from tests.support.processes import ROOT, ServerProcess
+from tests.support.responses_events import sse_events, types_of, validate_events
+from tests.support.services import new_database
 
 pytestmark = pytest.mark.integration
 
@@ -53,24 +55,27 @@ def recorder() -> Iterator[ServerProcess]:
     server.stop()
 
 
-def upstream_config(sim_url: str, everything_url: str, recorder_url: str, policy_data: Path) -> dict[str, Any]:
+def upstream_config(sim_url: str, everything_url: str, recorder_url: str, policy_data: Path,
+                    dsn: str) -> dict[str, Any]:
     keys = [{"key": AGENT, "key_id": "up-agent", "tenant": "research", "roles": ["agent"]},
             {"key": TRIAL, "key_id": "up-trial", "tenant": "research", "roles": ["trial"]},
             {"key": ADMIN, "key_id": "up-admin", "tenant": "ops", "roles": ["admin"]}]
     policy_data.write_text(json.dumps({"policy": {"mcp": {"servers": {
-        "everything": {"deny_tools": ["get-env"]}, "rec": {}}}}}))
+        "everything": {"deny_tools": ["get-env"]}, "rec": {}, "ev2": {}}}}}))
     servers = [{"name": "everything", "url": f"{everything_url}/mcp"},
                {"name": "rec", "url": f"{recorder_url}/mcp", "credential": "static", "secret": "REC_TOKEN"}]
     return sim_config(sim_url, "sim-chat", chain=["authn", "tools"], auth={"static_keys": keys},
                       tools={"secrets": {"REC_TOKEN": REC_TOKEN}}, mcp={"servers": servers},
-                      policy={"paths": [str(ROOT / "config" / "policies"), str(policy_data)], "reload_interval_s": 0})
+                      policy={"paths": [str(ROOT / "config" / "policies"), str(policy_data)], "reload_interval_s": 0},
+                      postgres={"dsn": dsn})
 
 
 @pytest.fixture(scope="module")
 def gateway(sim: ServerProcess, start_gateway: GatewayFactory, everything: ServerProcess, recorder: ServerProcess,
-            tmp_path_factory: pytest.TempPathFactory) -> ServerProcess:
+            tmp_path_factory: pytest.TempPathFactory, postgres_dsn: str) -> ServerProcess:
     data = tmp_path_factory.mktemp("mcp-policy") / "mcp.json"
-    return start_gateway(upstream_config(sim.url, everything.url, recorder.url, data))
+    return start_gateway(upstream_config(sim.url, everything.url, recorder.url, data,
+                                         new_database(postgres_dsn, "mcpup")))
 
 
 def client_for(gateway: ServerProcess, key: str = AGENT) -> openai.OpenAI:
@@ -187,3 +192,112 @@ def test_admin_api_registers_lists_and_removes_servers(gateway: ServerProcess, e
         assert http.delete("/admin/mcp/servers/nope").status_code == 404
         assert httpx.get(f"{gateway.url}/admin/mcp/servers", headers={"authorization": f"Bearer {AGENT}"}
                          ).status_code == 403
+        assert http.delete("/admin/mcp/servers/everything").status_code == 409  # config: not removable here
+        made = http.post("/admin/mcp/servers", json={"name": "ev2", "url": f"{everything.url}/mcp"})
+        assert made.status_code == 201 and made.json()["source"] == "runtime"
+        assert http.get("/admin/mcp/servers/ev2").json()["url"] == f"{everything.url}/mcp"
+        body = client_for(gateway).chat.completions.with_raw_response.create(
+            model="sim-chat", messages=[{"role": "user", "content": 'ev2__echo "registered"'}],
+            tools=[{"type": "llmops_tool", "name": "ev2__echo"}]).http_response.json()  # type: ignore[list-item]
+        assert calls_of(body)[0]["status"] == "ok" and "Echo: registered" in body["choices"][0]["message"]["content"]
+        assert http.delete("/admin/mcp/servers/ev2").json()["deleted"] is True
+        assert http.get("/admin/mcp/servers/ev2").status_code == 404
+    with pytest.raises(openai.BadRequestError):
+        client_for(gateway).chat.completions.create(model="sim-chat", messages=[{"role": "user", "content": "x"}],
+                                                    tools=[{"type": "llmops_tool", "name": "ev2__echo"}])  # type: ignore[list-item]
+
+
+# --- Responses: the {"type": "mcp"} tool, its items and events ------------------------------------------
+
+
+def mcp_tool(approval: Any = "never", **more: Any) -> Any:
+    return {"type": "mcp", "server_label": "everything", "allowed_tools": ["echo"], "require_approval": approval,
+            **more}
+
+
+def test_responses_lists_and_calls_an_upstream_tool(gateway: ServerProcess, everything: ServerProcess) -> None:
+    raw = client_for(gateway).responses.with_raw_response.create(
+        model="sim-chat", input='Use everything__echo to say "from responses"',
+        tools=[mcp_tool(server_url=f"{everything.url}/mcp")])
+    response, body = raw.parse(), json.loads(raw.http_response.text)
+    validate(body, "Response")
+    assert [item.type for item in response.output] == ["mcp_list_tools", "mcp_call", "message"]
+    listed, call = body["output"][0], body["output"][1]
+    assert listed["server_label"] == "everything" and [t["name"] for t in listed["tools"]] == ["echo"]
+    assert listed["tools"][0]["input_schema"]["properties"]["message"]["type"] == "string"
+    assert call["name"] == "echo" and call["status"] == "completed" and call["error"] is None
+    assert call["output"] == "Echo: from responses" and json.loads(call["arguments"]) == {"message": "from responses"}
+    assert "Echo: from responses" in response.output_text
+    assert body["tools"][0]["type"] == "mcp"  # echoed as sent
+
+
+def test_responses_stream_has_the_mcp_events(gateway: ServerProcess) -> None:
+    with httpx.Client(timeout=60) as http:
+        reply = http.post(f"{gateway.url}/v1/responses", headers={"authorization": f"Bearer {AGENT}"}, json={
+            "model": "sim-chat", "input": 'everything__echo "streamed"', "tools": [mcp_tool()], "stream": True})
+    events = sse_events(reply.text)
+    validate_events(events)
+    kinds = types_of(events)
+    for kind in ("response.mcp_list_tools.in_progress", "response.mcp_list_tools.completed",
+                 "response.mcp_call.in_progress", "response.mcp_call_arguments.done", "response.mcp_call.completed"):
+        assert kind in kinds, kinds
+    final = events[-1]["response"]
+    assert [i["type"] for i in final["output"]] == ["mcp_list_tools", "mcp_call", "message"]
+    assert final["output"][1]["output"] == "Echo: streamed"
+
+
+def test_approval_is_asked_then_the_approved_call_runs(gateway: ServerProcess) -> None:
+    client = client_for(gateway)
+    first = client.responses.create(model="sim-chat", input='Use everything__echo to say "approve me"',
+                                    tools=[mcp_tool("always")])
+    validate(first.model_dump(mode="json", exclude_unset=True), "Response")
+    assert [item.type for item in first.output] == ["mcp_list_tools", "mcp_approval_request"]
+    request = first.output[1]
+    assert request.type == "mcp_approval_request" and request.name == "echo" and request.server_label == "everything"
+    assert json.loads(request.arguments) == {"message": "approve me"}
+    second = client.responses.create(
+        model="sim-chat", previous_response_id=first.id, tools=[mcp_tool("always")],
+        input=[{"type": "mcp_approval_response", "approval_request_id": request.id, "approve": True}])
+    types = [item.type for item in second.output]
+    assert types == ["mcp_list_tools", "mcp_call", "message"], types
+    call = second.output[1]
+    assert call.type == "mcp_call" and call.approval_request_id == request.id and call.output == "Echo: approve me"
+    assert "Echo: approve me" in second.output_text
+
+
+def test_a_streamed_approval_request(gateway: ServerProcess) -> None:
+    with httpx.Client(timeout=60) as http:
+        reply = http.post(f"{gateway.url}/v1/responses", headers={"authorization": f"Bearer {AGENT}"}, json={
+            "model": "sim-chat", "input": 'everything__echo "ask first"', "tools": [mcp_tool("always")],
+            "stream": True})
+    events = sse_events(reply.text)
+    validate_events(events)
+    assert not any(e["type"].startswith("response.function_call_arguments") for e in events)
+    added = [e["item"]["type"] for e in events if e["type"] == "response.output_item.added"]
+    assert added == ["mcp_list_tools", "mcp_approval_request"]
+    final = events[-1]["response"]
+    assert [i["type"] for i in final["output"]] == ["mcp_list_tools", "mcp_approval_request"]
+
+
+def test_a_refused_approval_never_runs_the_call(gateway: ServerProcess) -> None:
+    client = client_for(gateway)
+    first = client.responses.create(model="sim-chat", input='everything__echo "never run"', tools=[mcp_tool()
+                                    | {"require_approval": {"always": {"tool_names": ["echo"]}}}])
+    request = first.output[-1]
+    assert request.type == "mcp_approval_request"
+    second = client.responses.create(
+        model="sim-chat", previous_response_id=first.id, tools=[mcp_tool("always")],
+        input=[{"type": "mcp_approval_response", "approval_request_id": request.id, "approve": False}])
+    assert "mcp_call" not in [item.type for item in second.output]
+    assert "Echo: never run" not in second.output_text
+
+
+def test_responses_refuses_unregistered_urls_and_forwarded_headers(gateway: ServerProcess) -> None:
+    client = client_for(gateway)
+    with pytest.raises(openai.BadRequestError) as url:
+        client.responses.create(model="sim-chat", input="hi",
+                                tools=[mcp_tool(server_url="http://127.0.0.1:1/mcp")])
+    assert url.value.body["param"] == "tools[0].server_url"  # type: ignore[index]
+    with pytest.raises(openai.BadRequestError) as headers:
+        client.responses.create(model="sim-chat", input="hi", tools=[mcp_tool(headers={"authorization": "x"})])
+    assert headers.value.body["param"] == "tools[0].headers"  # type: ignore[index]
