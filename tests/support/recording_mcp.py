@@ -1,6 +1,9 @@
 """A small MCP server (the ``mcp`` SDK's server side, streamable HTTP) that says which credential it got.
 
-Its tool ``whoami`` answers the ``Authorization`` header of the request that called it; ``echo`` echoes.
+Its tool ``whoami`` answers the ``Authorization`` header of the request that called it, ``digest`` that
+header's SHA-256 (which a redactor does not recognise: a test can tell whose token came), ``requests`` how
+many HTTP requests the server has received (a client that reuses its session sends one per call); ``echo``
+echoes.
 Every request's ``Authorization`` header is also printed (``seen: ...``), so a test can read what reached
 the server. Prints ``listening on http://127.0.0.1:PORT`` when ready.
 
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import socket
 import sys
 from typing import Any
@@ -29,6 +33,14 @@ def build() -> MCPServer:
         request = ctx.request_context.request
         return request.headers.get("authorization", "") if isinstance(request, Request) else ""
 
+    @server.tool(description="The SHA-256 of the Authorization header this call arrived with.")
+    def digest(ctx: Context[Any, Any]) -> str:
+        return hashlib.sha256(whoami(ctx).encode()).hexdigest()
+
+    @server.tool(description="How many HTTP requests the server has received so far.")
+    def requests() -> str:
+        return str(Seen.count)
+
     @server.tool(description="Echoes the message back.")
     def echo(message: str) -> str:
         return f"Echo: {message}"
@@ -39,11 +51,14 @@ def build() -> MCPServer:
 class Seen:
     """Prints the Authorization header of every HTTP request (the test reads the process's output)."""
 
+    count = 0
+
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
+            Seen.count += 1
             headers = dict(scope["headers"])
             print(f"seen: {headers.get(b'authorization', b'').decode()}", flush=True)
         await self.app(scope, receive, send)
@@ -52,6 +67,7 @@ class Seen:
 async def serve(port: int) -> None:
     app = build().streamable_http_app(stateless_http=False)
     sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a test restarts it on its port
     sock.bind(("127.0.0.1", port))
     config = uvicorn.Config(Seen(app), log_level="warning", lifespan="on")
     server = uvicorn.Server(config)

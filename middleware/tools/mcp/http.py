@@ -24,7 +24,7 @@ import httpx2
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
-from mcp_types import INVALID_REQUEST, CallToolResult, Tool
+from mcp_types import CONNECTION_CLOSED, INVALID_REQUEST, CallToolResult, Tool
 
 from executors.spec import Grants
 from gateway.kernel.config.sections.mcp import McpServer
@@ -181,7 +181,9 @@ def _result(result: CallToolResult) -> UpstreamResult:
 
 
 def _session_lost(err: MCPError) -> bool:
-    return err.code == INVALID_REQUEST and "Session terminated" in err.message
+    """The server forgot the session (404), or the session's connection closed (the server went away)."""
+    return ((err.code == INVALID_REQUEST and "Session terminated" in err.message)
+            or (err.code == CONNECTION_CLOSED and err.message == "Connection closed"))
 
 
 def _describe(exc: BaseException) -> str:
