@@ -44,4 +44,4 @@ def start_everything(npm_root: Path) -> ServerProcess:
 
 
 def start_recorder() -> ServerProcess:
-    return ServerProcess(python_module("tests.support.recording_mcp", "--port", "0")).start()
+    return ServerProcess(python_module("tests.support.recording_mcp", "--port", "0")).start(timeout_s=90)

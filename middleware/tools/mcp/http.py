@@ -20,6 +20,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
+import anyio
 import httpx2
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
@@ -33,6 +34,7 @@ from gateway.kernel.mcp import UpstreamResult, UpstreamTool
 
 T = TypeVar("T")
 MAX_PAGES = 50  # tools/list pages followed before giving up (a paginator that never ends)
+DRAIN_S, DRAIN_BYTES = 0.05, 65_536  # what is read of a reply's rest when it is closed early
 
 
 class UpstreamFailure(Exception):
@@ -147,7 +149,8 @@ class _Session:
 
     async def _hold(self, ready: asyncio.Future[Client]) -> None:
         try:
-            http = httpx2.AsyncClient(headers=self._headers, timeout=httpx2.Timeout(30, read=300))
+            http = httpx2.AsyncClient(headers=self._headers, timeout=httpx2.Timeout(30, read=300),
+                                      transport=_KeepAlive(httpx2.AsyncHTTPTransport()))
             transport = streamable_http_client(self._url, http_client=http)
             async with http, Client(transport, mode="auto", cache=None) as client:
                 ready.set_result(client)
@@ -172,6 +175,46 @@ class _Session:
                 await task
         if self._ready is not None and self._ready.done() and not self._ready.cancelled():
             self._ready.exception()  # retrieved: a failed session's error is not "never retrieved"
+
+
+class _KeepAlive(httpx2.AsyncBaseTransport):
+    """Keeps connections reusable. The SDK closes an SSE reply as soon as its JSON-RPC response arrived,
+    before the server ends the stream: unread, the connection would be dropped and the next call would
+    open a new one. Closing such a reply first reads its rest when that comes at once (``_Draining``)."""
+
+    def __init__(self, inner: httpx2.AsyncBaseTransport) -> None:
+        self._inner = inner
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        response = await self._inner.handle_async_request(request)
+        if request.method == "POST" and isinstance(response.stream, httpx2.AsyncByteStream):
+            response.stream = _Draining(response.stream)  # not the GET stream: that one stays open
+        return response
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+class _Draining(httpx2.AsyncByteStream):
+    def __init__(self, inner: httpx2.AsyncByteStream) -> None:
+        self._inner = inner
+
+    async def __aiter__(self) -> Any:
+        async for part in self._inner:
+            yield part
+
+    async def aclose(self) -> None:
+        read = 0
+        try:
+            with anyio.move_on_after(DRAIN_S):  # the SDK's task group: its cancellation still wins
+                async for part in self._inner:
+                    read += len(part)
+                    if read > DRAIN_BYTES:
+                        break
+        except (httpx2.HTTPError, RuntimeError):
+            pass
+        finally:
+            await self._inner.aclose()
 
 
 def _result(result: CallToolResult) -> UpstreamResult:

@@ -18,8 +18,8 @@ from tests.support.processes import ServerProcess, python_module
 CTX = RequestContext("req-http", "chat", "", {}, {})
 
 
-def recorder(port: int) -> ServerProcess:
-    return ServerProcess(python_module("tests.support.recording_mcp", "--port", str(port))).start()
+def recorder(port: int, *flags: str) -> ServerProcess:
+    return ServerProcess(python_module("tests.support.recording_mcp", "--port", str(port), *flags)).start(timeout_s=90)
 
 
 @pytest.fixture
@@ -33,18 +33,25 @@ async def call(up: HttpUpstream, tool: str, token: str | None) -> str:
     return result.text()
 
 
-async def test_one_session_per_token_reused_and_replaced_when_the_server_lost_it(port: int) -> None:
-    server = recorder(port)
+@pytest.mark.parametrize("flags", [(), ("--legacy",)], ids=["2026-07-28", "2025-11-25"])
+async def test_one_session_per_token_reused_and_replaced_when_the_server_lost_it(port: int,
+                                                                                flags: tuple[str, ...]) -> None:
+    """Stateless (the 2026 revision: JSON replies) or a session with SSE replies (the handshake revision)."""
+    server = recorder(port, *flags)
     up = HttpUpstream(McpServer(name="rec", url=f"http://127.0.0.1:{port}/mcp"))
     try:
         await call(up, "requests", "alpha")  # the session's handshake; the SDK lists the tools after a first call
         second = int(await call(up, "requests", "alpha"))
         assert int(await call(up, "requests", "alpha")) == second + 1  # one POST per call: no new handshake
-        assert int(await call(up, "requests", "beta")) >= second + 3  # another credential: its own session first
+        opened = int(await call(up, "connections", "alpha"))
+        for _ in range(5):
+            await call(up, "whoami", "alpha")
+        assert int(await call(up, "connections", "alpha")) == opened  # its connection is kept, not reopened
+        assert int(await call(up, "requests", "beta")) >= second + 4  # another credential: its own session first
         assert await call(up, "whoami", "beta") == "Bearer beta"
         assert await call(up, "whoami", None) == ""  # no credential: no header at all
         server.stop()
-        server = recorder(port)  # a restarted server: the old connections (and any session) are gone
+        server = recorder(port, *flags)  # a restarted server: the old connections (and any session) are gone
         assert await call(up, "whoami", "alpha") == "Bearer alpha"
         assert int(await call(up, "requests", "alpha")) > 1
     finally:
