@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.http import api_types as t
 from gateway.http.admin_keys import KeyAdmin, KeyQuery, NewKey, UsageQuery
+from gateway.http.admin_mcp import McpServerAdmin, NewMcpServer
 from gateway.http.conversations import ConversationsApi
 from gateway.http.front_door import Door, DoorRoute, FrontDoor
 from gateway.http.health import OPENMETRICS, HealthEndpoints
@@ -80,6 +81,7 @@ from gateway.services.mcp.credentials import PostgresCredentials
 from gateway.services.mcp.pins import PinnedDefinitions
 from gateway.wiring import STARTUP_ERRORS, Gateway, node_plane, startup_message
 from middleware.tools.direct import build as direct_tools
+from middleware.tools.mcp.shared import registry_of
 from middleware.transport import AccessLogMiddleware, BodyLimitMiddleware, ErrorMiddleware, RequestIdMiddleware
 
 
@@ -330,7 +332,25 @@ def _admin(door: FrontDoor, gateway: Gateway) -> list[DoorRoute]:
 
         out.append(door.json("/admin/usage", "GET", _admin_door("/admin/usage"), usage,
                              Api("Usage and spend per key and tenant", query=UsageQuery, reply=t.Usage)))
-    return out
+    return out + _admin_mcp(door, gateway)
+
+
+def _admin_mcp(door: FrontDoor, gateway: Gateway) -> list[DoorRoute]:
+    """Upstream MCP servers registered at runtime (``gateway/http/admin_mcp.py``)."""
+    registry = registry_of(gateway.services) if gateway.services is not None else None
+    if registry is None:
+        return []
+    servers = McpServerAdmin(registry)
+    table, one = "/admin/mcp/servers", "/admin/mcp/servers/{name}"
+    return [
+        door.json(table, "POST", _admin_door(table), servers.create,
+                  Api("Register an upstream MCP server", body=NewMcpServer, reply=t.Document, status=201,
+                      errors=(409,))),
+        door.json(table, "GET", _admin_door(table), servers.list, Api("List upstream MCP servers", reply=t.Document)),
+        door.json(one, "GET", _admin_door(one), servers.show, Api("Show an upstream MCP server", reply=t.Document)),
+        door.json(one, "DELETE", _admin_door(one), servers.delete,
+                  Api("Remove an upstream MCP server", reply=t.Document, errors=(409,))),
+    ]
 
 
 def _nodes(door: FrontDoor, gateway: Gateway, channel: NodeChannel | None) -> list[DoorRoute]:

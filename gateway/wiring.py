@@ -5,6 +5,7 @@ Built once at startup, in this order, and only what the configuration uses::
     redis, resp → postgres (opened on first use) → authenticator → ledger, limiter (limits)
       → policy engine (authz or tools) → gates → embedder → vector stores → scheduler (nodes)
       → response state (Responses, Conversations, background queue: opened on first use)
+      → upstream MCP servers (middleware/tools/mcp: config + admin API; their sessions opened on first use)
       → backends (routers.backends.BACKEND_TYPES) → model registry → health checks
       → stages (middleware.stages.STAGES, in chain order) → router (terminal)
       → background responses (gateway/http/responses_api/worker.py; run on the response state)
@@ -48,6 +49,9 @@ from gateway.services.policy.service import Evaluator, PolicyService
 from gateway.services.responses.state import ResponseState
 from gateway.services.vectorstores.service import VectorStoreService
 from middleware.stages import build_stage, needs_of
+from middleware.tools.mcp.shared import forget as forget_mcp
+from middleware.tools.mcp.shared import install as install_mcp
+from middleware.tools.mcp.store import ServerStore
 from routers.backends import make_backend
 from routers.backends.base import Backend
 from routers.health import HealthChecker
@@ -126,8 +130,17 @@ async def build_services(settings: Settings, log: JsonLog, metrics: Metrics, res
     responses = ResponseState(postgres, settings.responses, log)
     postgres.close_before(responses.aclose)
     mcp_credentials, mcp_guard = mcp_stores(settings.mcp, postgres, log, resources)  # opened on first use
-    return Services(settings, needs, log, metrics, redis_client, resp, authenticator, ledger, limiter, gate, tool_gate,
-                    embedder, vector_stores, scheduler, responses, mcp_credentials, mcp_guard)
+    services = Services(settings, needs, log, metrics, redis_client, resp, authenticator, ledger, limiter, gate,
+                        tool_gate, embedder, vector_stores, scheduler, responses, mcp_credentials, mcp_guard)
+    _mcp_servers(services, postgres, resources)
+    return services
+
+
+def _mcp_servers(services: Services, postgres: LazyPostgres, resources: AsyncExitStack) -> None:
+    """The upstream MCP servers (config and admin API, runtime ones in PostgreSQL), one registry per process."""
+    registry = install_mcp(services, ServerStore(postgres))
+    resources.push_async_callback(registry.aclose)
+    resources.callback(forget_mcp, services)
 
 
 def _redis(settings: Settings, resources: AsyncExitStack) -> aioredis.Redis | None:

@@ -32,9 +32,10 @@ LAYERS: tuple[tuple[str, str], ...] = (
     ("executors", "dataplane"),
     ("simulator", "simulator"),
 )
-# What the control plane may use of the data plane: the job format, its signing and its errors.
-WIRE_CONTRACT = ("executors.spec", "executors.signing", "executors.errors", "executors.tools", "executors.inner",
-                 "executors.node.client")
+# What the control plane may use of the data plane: the job format, its signing, its errors and its
+# redaction (pure: upstream MCP results are redacted like tool output).
+WIRE_CONTRACT = ("executors.spec", "executors.signing", "executors.errors", "executors.tools", "executors.redact",
+                 "executors.inner", "executors.node.client")
 MAY_IMPORT: dict[str, frozenset[str]] = {
     "kernel": frozenset({"kernel"}),
     "services": frozenset({"kernel", "services", "wire"}),

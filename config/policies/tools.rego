@@ -48,3 +48,38 @@ deny contains sprintf("tool %q may not use secret %q", [input.resource.tool.name
 	some secret in object.get(input.resource, "secrets", [])
 	not secret in allowed_secrets
 }
+
+# Upstream MCP servers' tools (resource.tool.runtime "mcp"; the tool names its server and its name there).
+# Deny by default: a server is usable only when data.policy.mcp.servers lists it. Its entry may narrow it:
+# "tools" (the upstream tools allowed; absent = all), "deny_tools" (refused even so) and "roles" (only
+# callers with one of these roles; absent = any caller).
+mcp_call if {
+	input.action == "tool_call"
+	input.resource.tool.runtime == "mcp"
+}
+
+mcp_server := input.resource.tool.server if mcp_call
+
+mcp_tool := input.resource.tool.upstream_tool if mcp_call
+
+mcp_rules := data.policy.mcp.servers[mcp_server]
+
+deny contains sprintf("MCP server %q is not allowed by the policy", [mcp_server]) if {
+	mcp_call
+	not data.policy.mcp.servers[mcp_server]
+}
+
+deny contains sprintf("tool %q of MCP server %q is not allowed", [mcp_tool, mcp_server]) if {
+	rules := mcp_rules
+	not mcp_tool in object.get(rules, "tools", [mcp_tool])
+}
+
+deny contains sprintf("tool %q of MCP server %q is not allowed", [mcp_tool, mcp_server]) if {
+	rules := mcp_rules
+	mcp_tool in object.get(rules, "deny_tools", [])
+}
+
+deny contains sprintf("MCP server %q is not allowed for roles %v", [mcp_server, input.subject.roles]) if {
+	roles := mcp_rules.roles
+	count({r | some r in input.subject.roles; r in roles}) == 0
+}

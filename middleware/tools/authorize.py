@@ -60,8 +60,7 @@ class ToolAuthorizer:
         egress = requested_egress(entry, args)
         secrets = self._wanted(entry, egress)
         resource = {
-            "model": ctx.model, "modality": "text", "tools": [entry.name],
-            "tool": {"name": entry.name, "runtime": entry.spec.runtime},
+            "model": ctx.model, "modality": "text", "tools": [entry.name], "tool": _tool(entry),
             "arguments": dict(args), "secrets": secrets, "egress": egress, "vector_stores": [],
             "workspace": ctx.extension.workspace or "",  # under the subject's tenant (gateway/kernel/policy.py)
         }
@@ -102,6 +101,14 @@ class ToolAuthorizer:
             tuple(dict.fromkeys((*hosts, *ob.allowed_egress))),
             brokered={n: s for n, s in brokered.items() if s is not None},
         )
+
+
+def _tool(entry: ToolEntry) -> dict[str, Any]:
+    """The tool as the policy sees it; an upstream MCP tool names its server and its name there."""
+    if entry.upstream is None:
+        return {"name": entry.name, "runtime": entry.spec.runtime}
+    return {"name": entry.name, "runtime": entry.spec.runtime, "server": entry.upstream.server,
+            "upstream_tool": entry.upstream.name}
 
 
 def _split(secrets: Mapping[str, str | SecretSpec]) -> tuple[dict[str, str], dict[str, SecretSpec]]:

@@ -14,12 +14,14 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from executors.errors import JobRejected
-from executors.spec import Job, Result
+from executors.spec import Grants, Job, Result
 from gateway.kernel.context import RequestContext
 from gateway.kernel.errors import GatewayError
+from gateway.kernel.mcp import UpstreamResult, UpstreamTool
 from middleware.tools.authorize import ToolAuthorizer, Verdict
 from middleware.tools.code import VIA, InnerCalls
 from middleware.tools.jobs import BadArguments, build_job, dataset_of, job_id, job_tenant, parse_arguments
+from middleware.tools.mcp.registry import McpRegistry, McpUnavailable
 from middleware.tools.offer import Offer
 from middleware.tools.options import LoopOptions
 from middleware.tools.trace import CallTrace
@@ -46,12 +48,15 @@ class Prepared:
     placement: Placement | None = None
     idempotent: bool = False
     content: str = ""
+    upstream: tuple[UpstreamTool, dict[str, Any], Grants] | None = None  # a call to an upstream MCP server
+    result: UpstreamResult | None = None  # what that server answered
 
 
 class ToolCalls:
-    def __init__(self, authorizer: ToolAuthorizer, scheduler: Scheduler | None) -> None:
+    def __init__(self, authorizer: ToolAuthorizer, scheduler: Scheduler | None, mcp: McpRegistry | None = None) -> None:
         self._authorizer = authorizer
         self._scheduler = scheduler
+        self._mcp = mcp
 
     async def run_step(self, state: CallState, step: int, calls: list[dict[str, Any]]) -> list[Prepared]:
         prepared = await asyncio.gather(
@@ -61,6 +66,8 @@ class ToolCalls:
                 for p in prepared:
                     if p.job is not None:
                         group.create_task(self._execute(state, p))
+                    elif p.upstream is not None:
+                        group.create_task(self._call_upstream(state, p))
         except* GatewayError as errors:
             raise errors.exceptions[0] from None
         return list(prepared)
@@ -75,6 +82,10 @@ class ToolCalls:
             verdict = await self._authorizer.authorize(state.ctx, entry, args, via=via)
             if not verdict.allow:
                 return _denied(p, verdict)
+            if entry.upstream is not None:  # an upstream MCP server's tool: no job, no node
+                p.trace.decision_id = verdict.decision_id or None
+                p.upstream = (entry.upstream, args, verdict.grants)
+                return p
             p.job = build_job(entry, args, verdict.grants, job_id=wid, workspace=state.options.workspace,
                               tenant=job_tenant(state.ctx))
         except (BadArguments, JobRejected) as exc:
@@ -113,9 +124,27 @@ class ToolCalls:
             inner = await self._prepare(state, call, f"{parent}-i{n}", via=VIA)
             if inner.job is not None:
                 await self._execute(state, inner)
+            elif inner.upstream is not None:
+                await self._call_upstream(state, inner)
             return inner.content, inner.trace
 
         return InnerCalls(run_one, state.offer.server, p.trace)
+
+    async def _call_upstream(self, state: CallState, p: Prepared) -> None:
+        assert p.upstream is not None
+        tool, args, grants = p.upstream
+        started = time.perf_counter()
+        try:
+            if self._mcp is None:
+                raise McpUnavailable("No MCP servers are configured.")
+            p.result = await self._mcp.call(state.ctx, tool, args, grants, state.deadline)
+        except McpUnavailable as exc:
+            _failed(p, str(exc))
+            p.trace.duration_ms = _ms(started)
+            return
+        p.content = p.result.text()
+        p.trace.node, p.trace.driver, p.trace.duration_ms = p.result.node, p.result.driver, _ms(started)
+        p.trace.status = "error" if p.result.is_error else "ok"
 
     async def _pinned(self, state: CallState, placement: Placement) -> Placement:
         if state.options.workspace is None or self._scheduler is None:

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import cast
 
+from executors.spec import Runtime
 from executors.tools import BUILTIN_TOOLS, ToolDef, tool_from_config
+from gateway.kernel.config.sections.mcp import McpServer
 from gateway.kernel.config.sections.tools import CustomTool, ToolOptions, ToolsSettings
+from gateway.kernel.mcp import UpstreamTool
+
+MCP_RUNTIME = "mcp"  # an upstream MCP server's tool: called on that server, never sent to a node as a job
 
 # Re-running these on another node after a failure is safe (sandboxed, no network, no state kept).
 _IDEMPOTENT_BUILTINS = frozenset({"python", "shell"})
@@ -17,10 +23,19 @@ class ToolEntry:
     spec: ToolDef
     options: ToolOptions
     idempotent: bool
+    upstream: UpstreamTool | None = None  # set for an upstream MCP server's tool
+    server: McpServer | None = None  # and its server
 
     @property
     def name(self) -> str:
         return self.spec.name
+
+
+def mcp_entry(server: McpServer, tool: UpstreamTool) -> ToolEntry:
+    """An upstream tool as the model sees it: ``server__tool``, its description and input schema."""
+    spec = ToolDef(tool.offered_name, tool.description, tool.input_schema, cast(Runtime, MCP_RUNTIME),
+                   egress=server.egress)  # the hosts a stdio server asks to reach (granted by the policy)
+    return ToolEntry(spec, server.options, False, tool, server)
 
 
 class ToolCatalog:
@@ -40,6 +55,10 @@ class ToolCatalog:
 
     def get(self, name: str) -> ToolEntry | None:
         return self._entries.get(name)
+
+    def with_entries(self, more: Mapping[str, ToolEntry]) -> ToolCatalog:
+        """This catalog plus ``more`` (one request's upstream MCP tools)."""
+        return ToolCatalog({**self._entries, **more}) if more else self
 
     def names(self) -> list[str]:
         return sorted(self._entries)

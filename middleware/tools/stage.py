@@ -23,6 +23,11 @@ from middleware.tools.authorize import ToolAuthorizer
 from middleware.tools.calls import CallState, ToolCalls
 from middleware.tools.catalog import ToolCatalog
 from middleware.tools.loop import AgentLoop, LoopRun
+from middleware.tools.mcp.approvals import run_approved
+from middleware.tools.mcp.items import McpNames
+from middleware.tools.mcp.offer import Resolved, resolve
+from middleware.tools.mcp.registry import McpRegistry
+from middleware.tools.mcp.shared import registry_of
 from middleware.tools.offer import Offer, make_offer, unknown_extension_tools
 from middleware.tools.options import loop_options
 from middleware.tools.pricing import price_of
@@ -34,19 +39,24 @@ _NOT_FORWARDED = ("stream", "stream_options")
 class ToolsStage:
     name = "tools"
 
-    def __init__(self, settings: Settings, catalog: ToolCatalog, loop: AgentLoop) -> None:
+    def __init__(self, settings: Settings, catalog: ToolCatalog, loop: AgentLoop,
+                 mcp: McpRegistry | None = None, calls: ToolCalls | None = None) -> None:
         self._settings = settings
         self._catalog = catalog
         self._loop = loop
+        self._mcp = mcp
+        self._calls = calls
 
     async def __call__(self, ctx: RequestContext, call_next: Handler) -> Reply:
         if ctx.route == "responses":
             return await self._responses(ctx, call_next)
         if ctx.route != "chat":
             return await call_next(ctx)
-        tools = ctx.body.get("tools")
-        self._check_unknown(tools)
-        offer = make_offer(tools, self._catalog)
+        resolved = await self._resolve(ctx)
+        catalog = self._catalog.with_entries(resolved.entries) if resolved is not None else self._catalog
+        tools = resolved.tools if resolved is not None else ctx.body.get("tools")
+        self._check_unknown(tools, catalog)
+        offer = make_offer(tools, catalog)
         if offer is None:
             return await call_next(ctx)
         if (ctx.body.get("n") or 1) != 1:
@@ -59,8 +69,11 @@ class ToolsStage:
         return await self._loop.run(run, call_next, wants_stream, include_usage)
 
     async def _responses(self, ctx: RequestContext, call_next: Handler) -> Reply:
-        self._check_unknown(ctx.body.get("tools"))
-        planned = plan(ctx, self._catalog)
+        resolved = await self._resolve(ctx)
+        catalog = self._catalog.with_entries(resolved.entries) if resolved is not None else self._catalog
+        self._check_unknown(resolved.tools if resolved is not None else ctx.body.get("tools"), catalog)
+        approved = await self._approved(ctx, resolved)
+        planned = plan(ctx, catalog, resolved, approved)
         if planned is None:
             return await call_next(ctx)
         step = replace(ctx, route="chat", body=planned.chat, stream=False)
@@ -69,7 +82,19 @@ class ToolsStage:
         reply = await self._loop.run(run, call_next, ctx.stream, include_usage=True)
         ctx.usage, ctx.served_model, ctx.backend = step.usage, step.served_model, step.backend
         ctx.upstream_model = step.upstream_model
-        return answer(ctx, planned, reply, run.messages[asked:])
+        traces = {c.id: c for s in run.steps for c in s.calls}
+        return answer(ctx, planned, reply, run.messages[asked:], traces)
+
+    async def _approved(self, ctx: RequestContext, resolved: Resolved | None) -> list[dict[str, Any]]:
+        """Run the calls this request approves (``mcp/approvals.py``); the input then carries their items."""
+        items = ctx.body.get("input")
+        if resolved is None or not resolved.refs or not isinstance(items, list) or self._calls is None:
+            return []
+        options = loop_options(ctx.extension, self._settings.tools)
+        done = await run_approved(ctx, items, McpNames.of(resolved.refs), resolved.entries, self._calls, options,
+                                  time.monotonic() + options.max_time_s)
+        ctx.body = {**ctx.body, "input": done.input}
+        return done.calls
 
     def _run(self, ctx: RequestContext, offer: Offer, base: dict[str, Any]) -> LoopRun:
         options = loop_options(ctx.extension, self._settings.tools)
@@ -77,8 +102,13 @@ class ToolsStage:
         messages = list(base.get("messages") or [])
         return LoopRun(state, base, price_of(self._settings, ctx.model), messages)
 
-    def _check_unknown(self, tools: Any) -> None:
-        unknown = unknown_extension_tools(tools, self._catalog)
+    async def _resolve(self, ctx: RequestContext) -> Resolved | None:
+        """The request's upstream MCP tools (``middleware/tools/mcp/offer.py``), listed within the loop's time."""
+        seconds = loop_options(ctx.extension, self._settings.tools).max_time_s
+        return await resolve(ctx, ctx.body.get("tools"), self._mcp, time.monotonic() + seconds)
+
+    def _check_unknown(self, tools: Any, catalog: ToolCatalog) -> None:
+        unknown = unknown_extension_tools(tools, catalog)
         if unknown:
             raise InvalidRequest(f"Unknown server-side tool {unknown[0]!r}.", param="tools")
 
@@ -86,5 +116,7 @@ class ToolsStage:
 def build(services: Services) -> ToolsStage:
     tools = services.settings.tools
     authorizer = ToolAuthorizer(services.tool_gate, tools.secrets, unguarded=tools.allow_without_policy)
-    calls = ToolCalls(authorizer, services.scheduler)
-    return ToolsStage(services.settings, ToolCatalog.from_settings(tools), AgentLoop(calls, tools.steps_header))
+    mcp = registry_of(services)
+    calls = ToolCalls(authorizer, services.scheduler, mcp)
+    return ToolsStage(services.settings, ToolCatalog.from_settings(tools), AgentLoop(calls, tools.steps_header), mcp,
+                      calls)

@@ -7,6 +7,10 @@ the endpoint) → its text. Function tools, ``tool_choice``, ``text.format`` (�
 ``max_output_tokens``, sampling, ``reasoning.effort``, logprobs (asked for by ``include`` or
 ``top_logprobs``) and the caller's identifiers carry over.
 ``file_search`` is the gateway's (the rag stage); other hosted tools and items need a native backend.
+MCP items (the tools stage's upstream MCP tools) read as the calls they were: ``mcp_call`` → the
+assistant's tool call (``label__name``) and its output (or error); a refused ``mcp_approval_response`` →
+the call and a tool message saying it did not run; ``mcp_list_tools`` and ``mcp_approval_request`` alone
+add nothing.
 """
 
 from __future__ import annotations
@@ -22,7 +26,9 @@ from gateway.services.vectorstores.extract import extract_text
 PASSED = ("temperature", "top_p", "user", "safety_identifier", "prompt_cache_key", "service_tier", "top_logprobs")
 LOGPROBS = "message.output_text.logprobs"
 GATEWAY_TOOLS = frozenset({"file_search"})
-_SKIPPED_ITEMS = frozenset({"file_search_call", "reasoning"})
+_SKIPPED_ITEMS = frozenset({"file_search_call", "reasoning", "mcp_list_tools"})
+_MCP_ITEMS = frozenset({"mcp_call", "mcp_approval_request", "mcp_approval_response"})
+NOT_APPROVED = "error: the call was not approved and did not run"
 _CHAT_ROLES = {"developer": "system", "system": "system", "user": "user", "assistant": "assistant"}
 
 
@@ -57,9 +63,52 @@ def chat_messages(body: dict[str, Any]) -> list[dict[str, Any]]:
     instructions = body.get("instructions")
     if isinstance(instructions, str) and instructions:
         out.append({"role": "system", "content": instructions})
+    requests: dict[str, dict[str, Any]] = {}  # mcp_approval_request items by id
     for index, item in enumerate(as_items(body.get("input"))):
-        _add_item(out, item, index)
+        if item.get("type") in _MCP_ITEMS:
+            _add_mcp(out, item, requests)
+        else:
+            _add_item(out, item, index)
     return out
+
+
+def _add_mcp(out: list[dict[str, Any]], item: dict[str, Any], requests: dict[str, dict[str, Any]]) -> None:
+    kind = item["type"]
+    if kind == "mcp_approval_request":
+        requests[str(item.get("id"))] = item
+    elif kind == "mcp_approval_response":
+        asked = requests.get(str(item.get("approval_request_id")))
+        if asked is not None and item.get("approve") is not True:
+            _add_call(out, str(asked.get("id")), _mcp_name(asked), str(asked.get("arguments") or ""))
+            out.append({"role": "tool", "tool_call_id": str(asked.get("id")), "content": NOT_APPROVED})
+    else:
+        call_id = str(item.get("approval_request_id") or item.get("id"))
+        _add_call(out, call_id, _mcp_name(item), str(item.get("arguments") or ""))
+        error = item.get("error")
+        text = item.get("output") if error is None else f"error: {_error_text(error)}"
+        out.append({"role": "tool", "tool_call_id": call_id, "content": str(text or "")})
+
+
+def _error_text(error: Any) -> str:
+    if not isinstance(error, dict):
+        return str(error)
+    blocks = error.get("content")
+    if isinstance(blocks, list):
+        return "\n".join(str(b.get("text", "")) for b in blocks if isinstance(b, dict))
+    return str(error.get("message") or blocks or "")
+
+
+def _mcp_name(item: dict[str, Any]) -> str:
+    return f"{item.get('server_label')}__{item.get('name')}"
+
+
+def _add_call(out: list[dict[str, Any]], call_id: str | None, name: Any, arguments: str) -> None:
+    call = {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
+    last = out[-1] if out else None
+    if last is not None and last["role"] == "assistant":
+        last.setdefault("tool_calls", []).append(call)
+    else:
+        out.append({"role": "assistant", "content": None, "tool_calls": [call]})
 
 
 def _add_item(out: list[dict[str, Any]], item: dict[str, Any], index: int) -> None:
@@ -68,13 +117,7 @@ def _add_item(out: list[dict[str, Any]], item: dict[str, Any], index: int) -> No
         role = _CHAT_ROLES[item["role"]]
         out.append({"role": role, "content": _content(item.get("content"), role, f"input[{index}].content")})
     elif kind == "function_call":
-        call = {"id": item.get("call_id"), "type": "function",
-                "function": {"name": item.get("name"), "arguments": item.get("arguments") or ""}}
-        last = out[-1] if out else None
-        if last is not None and last["role"] == "assistant":
-            last.setdefault("tool_calls", []).append(call)
-        else:
-            out.append({"role": "assistant", "content": None, "tool_calls": [call]})
+        _add_call(out, item.get("call_id"), item.get("name"), item.get("arguments") or "")
     elif kind == "function_call_output":
         output = item.get("output")
         text = output if isinstance(output, str) else content_text(output)
