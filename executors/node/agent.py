@@ -23,6 +23,7 @@ PREFERENCE: dict[str, tuple[str, ...]] = {
     "shell": ("bwrap", "docker"),
     "wasm": ("wasm",),
     "image": ("docker",),
+    "mcp_stdio": ("bwrap",),
 }
 
 

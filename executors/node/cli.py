@@ -54,6 +54,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pool-size", type=int, default=2, help="warm Docker containers")
     parser.add_argument("--workspace-root", type=Path, default=DEFAULT_ROOT, help="tenant workspaces (root's)")
     parser.add_argument("--workspace-ttl-s", type=float, default=DEFAULT_TTL_S, help="drop idle workspaces after")
+    parser.add_argument("--mcp-path", action="append", type=Path, default=[], metavar="DIR",
+                        help="a directory of stdio MCP server code (e.g. node_modules) that mcp_stdio sandboxes may "
+                        "read, at the same path; repeatable; must be readable by uid 65534")
 
 
 def parse_labels(text: str) -> dict[str, str]:
@@ -68,7 +71,7 @@ def _csv(text: str) -> list[str]:
 def build_drivers(args: argparse.Namespace) -> list[SandboxDriver]:
     workspaces = Workspaces(args.workspace_root, ttl_s=args.workspace_ttl_s)  # one store, shared by the drivers
     options = {
-        "bwrap": {"workspaces": workspaces},
+        "bwrap": {"workspaces": workspaces, "mcp_paths": args.mcp_path},
         "wasm": {"workspaces": workspaces},
         "docker": {"pool_size": args.pool_size, "workspaces": workspaces},
     }
