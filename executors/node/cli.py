@@ -112,10 +112,11 @@ def _bind(host: str, port: int) -> socket.socket:
 async def serve(args: argparse.Namespace) -> None:
     import uvicorn
 
+    drivers = build_drivers(args)  # first: a bad flag (e.g. --mcp-path) fails before enrolling
     identity = await identity_for(args)
     sock = _bind(args.host, args.port)
     url = f"https://{args.host}:{sock.getsockname()[1]}"
-    agent = NodeAgent(identity.node_id, build_drivers(args), slots=args.slots, labels=parse_labels(args.labels),
+    agent = NodeAgent(identity.node_id, drivers, slots=args.slots, labels=parse_labels(args.labels),
                       datasets=_csv(args.datasets))
     boot = secrets.token_hex(8)  # this process: jobs signed for an earlier one are refused
     heartbeat = None
@@ -131,8 +132,8 @@ async def serve(args: argparse.Namespace) -> None:
     while not server.started and not task.done():
         await asyncio.sleep(0.02)
     if server.started:
-        drivers = ",".join(name for name, d in agent.status()["drivers"].items() if d["available"])
-        print(f"llmops-node {identity.node_id} drivers: {drivers}", flush=True)
+        up = ",".join(name for name, d in agent.status()["drivers"].items() if d["available"])
+        print(f"llmops-node {identity.node_id} drivers: {up}", flush=True)
         print(f"llmops-node {identity.node_id} listening on {url}", flush=True)
     await task
 
