@@ -114,14 +114,14 @@ class StdioUpstream:
     async def _run(self, ctx: RequestContext, op: dict[str, Any], token: str | None, grants: Grants,
                    deadline: float, *, idempotent: bool) -> Answer:
         try:
-            job = self.job(ctx, op, token, grants, deadline)
+            job = self._job(ctx, op, token, grants, deadline)
         except JobRejected as exc:
             raise McpServerFailed(f"MCP server {self.name!r}: invalid job: {exc}") from None
-        dispatch = await self._dispatch(job, self.placement(ctx), idempotent, deadline)
+        dispatch = await self._dispatch(job, self._placement(ctx), idempotent, deadline)
         return answer_of(self.name, job, dispatch)
 
-    def job(self, ctx: RequestContext, op: dict[str, Any], token: str | None, grants: Grants, deadline: float) -> Job:
-        """The node job for one operation (public for tests: what the node is sent)."""
+    def _job(self, ctx: RequestContext, op: dict[str, Any], token: str | None, grants: Grants, deadline: float) -> Job:
+        """The node job for one operation: the server's argv, the op as stdin, the token as a secret file."""
         limits = self._limits(deadline)
         margin = min(1.0, limits.wall_seconds / 5)  # the bridge answers before the sandbox is killed
         stdin = {**op, "timeout_s": limits.wall_seconds - margin, "max_bytes": max(1024, limits.output_bytes // 2),
@@ -134,7 +134,7 @@ class StdioUpstream:
             driver=self._server.options.driver, tenant=job_tenant(ctx),
         )
 
-    def placement(self, ctx: RequestContext) -> Placement:
+    def _placement(self, ctx: RequestContext) -> Placement:
         options = self._server.options
         tenant = ctx.principal.tenant if ctx.principal is not None else ""
         return Placement(RUNTIME, tenant, options.driver, options.labels, None, options.dataset)
