@@ -14,7 +14,9 @@ from typing import Any, Literal, get_args
 
 from executors.errors import JobRejected, LimitExceeded, Timeout
 
-Runtime = Literal["python", "shell", "wasm", "image", "http", "code"]
+# ``mcp_stdio``: ``argv`` is a stdio MCP server's command; ``stdin`` the one operation the node's bridge
+# (executors/mcp_bridge.py) makes over MCP with it, inside the sandbox.
+Runtime = Literal["python", "shell", "wasm", "image", "http", "code", "mcp_stdio"]
 RUNTIMES: tuple[str, ...] = get_args(Runtime)
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.")
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # an RFC 9110 token
@@ -22,6 +24,9 @@ _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # an RFC 9110 token
 # gateway checks the same pattern when it parses ``llmops.workspace`` (gateway/kernel/extension.py).
 WORKSPACE_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 DEFAULT_TENANT = "default"
+# The granted secret an ``mcp_stdio`` job's bridge hands its server as an environment variable (from the
+# read-only file /run/secrets/mcp_token; executors/mcp_bridge.py TOKEN_FILE).
+MCP_TOKEN_SECRET = "mcp_token"
 MAX_TENANT_CHARS = 256
 
 
@@ -152,6 +157,8 @@ class Job:
             raise JobRejected(f"invalid workspace name {self.workspace[:80]!r}: 1-64 of A-Z a-z 0-9 _ -")
         if not self.tenant or len(self.tenant) > MAX_TENANT_CHARS or "\0" in self.tenant:
             raise JobRejected("invalid tenant")
+        if self.runtime == "mcp_stdio" and (not self.argv or self.code):
+            raise JobRejected("an mcp_stdio job needs the server's argv and no code")
         for key in (*self.env, *self.grants.secrets):
             if not key or "=" in key or "\0" in key:
                 raise JobRejected(f"invalid env name {key!r}")

@@ -10,6 +10,8 @@ the wall clock and the output cap by the supervising coroutine.
 
 Runtime ``code`` runs like ``python``, with the stub ``llmops_tools`` read-only at ``/job/lib`` and the
 job's tools socket directory bound at ``/run/llmops-tools`` (``executors/node/code_session.py``).
+An ``mcp_stdio`` job runs the MCP bridge as its program, with the server's command after it, and
+also sees the node's MCP code directories read-only (``drivers/mcp_stdio.py``).
 
 Secrets never enter the environment or argv (of the sandbox or of bwrap itself). A secret the
 policy grants inside (``Grants.secret_files``) is written into a pipe that bwrap copies into a
@@ -41,6 +43,7 @@ from executors.drivers.base import (
     job_env,
 )
 from executors.drivers.cgroup import Cgroup, cgroup_version
+from executors.drivers.mcp_stdio import bind_args, bridge_command, bridge_source, check_paths
 from executors.drivers.proc import Captured, run_capped
 from executors.drivers.seccomp import export_bpf
 from executors.errors import DriverUnavailable, JobRejected
@@ -130,10 +133,11 @@ def _preexec(limits: Limits, cgroup: Cgroup | None, switch_user: bool) -> Callab
 
 
 class BwrapDriver(SandboxDriver):
-    """bubblewrap sandboxes. ``workspaces`` keeps the node's tenant workspaces (none: scratch only)."""
+    """bubblewrap sandboxes. ``workspaces`` keeps the node's tenant workspaces (none: scratch only);
+    ``mcp_paths`` are the directories of MCP server code ``mcp_stdio`` jobs may read."""
 
     name = "bwrap"
-    runtimes = frozenset({"python", "shell", "code"})
+    runtimes = frozenset({"python", "shell", "code", "mcp_stdio"})
 
     def __init__(
         self,
@@ -143,8 +147,10 @@ class BwrapDriver(SandboxDriver):
         python: str = "/usr/bin/python3",
         shell: str = "/bin/sh",
         cpus: float = 1.0,
+        mcp_paths: Sequence[str | Path] = (),
     ) -> None:
         self._bwrap = shutil.which(bwrap)
+        self._mcp_paths = check_paths(mcp_paths, workspaces.root if workspaces is not None else None)
         self._cpus = cpus
         self._python = python
         self._shell = shell
@@ -199,7 +205,7 @@ class BwrapDriver(SandboxDriver):
         watch = Stopwatch()
         run_id = f"{job.id}-{uuid.uuid4().hex[:8]}"
         program = Path(self._tmp.name) / f"{run_id}.src"
-        program.write_text(job.code)
+        program.write_text(bridge_source() if job.runtime == "mcp_stdio" else job.code)
         program.chmod(0o644)
         cgroup = self._make_cgroup(run_id, job.limits)
         try:
@@ -264,7 +270,8 @@ class BwrapDriver(SandboxDriver):
         """
         assert self._bwrap is not None
         command = {"python": [self._python, "-I", "-S", "/job/main"], "shell": [self._shell, "/job/main"],
-                   "code": [self._python, "-I", "-S", "-c", CODE_BOOT]}
+                   "code": [self._python, "-I", "-S", "-c", CODE_BOOT],
+                   "mcp_stdio": bridge_command(self._python, job.argv)}
         tail = (
             list(job.argv) if job.runtime == "shell" and job.argv and not job.code else command[job.runtime]
         )
@@ -289,6 +296,7 @@ class BwrapDriver(SandboxDriver):
             program,
             "/job/main",
             *secret_args(secrets),
+            *(bind_args(self._mcp_paths) if job.runtime == "mcp_stdio" else []),
             *(["--bind", job.egress_dir, EGRESS_MOUNT] if job.egress_dir else []),
             *self._code_args(job),
             "--remount-ro",

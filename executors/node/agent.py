@@ -26,6 +26,7 @@ PREFERENCE: dict[str, tuple[str, ...]] = {
     "wasm": ("wasm",),
     "image": ("docker",),
     "code": ("bwrap",),  # needs a tools socket bound into the sandbox: only bwrap binds one
+    "mcp_stdio": ("bwrap",),
 }
 
 

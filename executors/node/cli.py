@@ -54,6 +54,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pool-size", type=int, default=2, help="warm Docker containers")
     parser.add_argument("--workspace-root", type=Path, default=DEFAULT_ROOT, help="tenant workspaces (root's)")
     parser.add_argument("--workspace-ttl-s", type=float, default=DEFAULT_TTL_S, help="drop idle workspaces after")
+    parser.add_argument("--mcp-path", action="append", type=Path, default=[], metavar="DIR",
+                        help="a directory of stdio MCP server code (e.g. node_modules) that mcp_stdio sandboxes may "
+                        "read, at the same path; repeatable; must be readable by uid 65534")
 
 
 def parse_labels(text: str) -> dict[str, str]:
@@ -68,7 +71,7 @@ def _csv(text: str) -> list[str]:
 def build_drivers(args: argparse.Namespace) -> list[SandboxDriver]:
     workspaces = Workspaces(args.workspace_root, ttl_s=args.workspace_ttl_s)  # one store, shared by the drivers
     options = {
-        "bwrap": {"workspaces": workspaces},
+        "bwrap": {"workspaces": workspaces, "mcp_paths": args.mcp_path},
         "wasm": {"workspaces": workspaces},
         "docker": {"pool_size": args.pool_size, "workspaces": workspaces},
     }
@@ -109,10 +112,11 @@ def _bind(host: str, port: int) -> socket.socket:
 async def serve(args: argparse.Namespace) -> None:
     import uvicorn
 
+    drivers = build_drivers(args)  # first: a bad flag (e.g. --mcp-path) fails before enrolling
     identity = await identity_for(args)
     sock = _bind(args.host, args.port)
     url = f"https://{args.host}:{sock.getsockname()[1]}"
-    agent = NodeAgent(identity.node_id, build_drivers(args), slots=args.slots, labels=parse_labels(args.labels),
+    agent = NodeAgent(identity.node_id, drivers, slots=args.slots, labels=parse_labels(args.labels),
                       datasets=_csv(args.datasets))
     boot = secrets.token_hex(8)  # this process: jobs signed for an earlier one are refused
     heartbeat = None
@@ -128,8 +132,8 @@ async def serve(args: argparse.Namespace) -> None:
     while not server.started and not task.done():
         await asyncio.sleep(0.02)
     if server.started:
-        drivers = ",".join(name for name, d in agent.status()["drivers"].items() if d["available"])
-        print(f"llmops-node {identity.node_id} drivers: {drivers}", flush=True)
+        up = ",".join(name for name, d in agent.status()["drivers"].items() if d["available"])
+        print(f"llmops-node {identity.node_id} drivers: {up}", flush=True)
         print(f"llmops-node {identity.node_id} listening on {url}", flush=True)
     await task
 

@@ -36,6 +36,7 @@ from gateway.kernel.mcp import SEPARATOR, UpstreamResult, UpstreamTool, subject_
 from gateway.kernel.observability.logging import JsonLog
 from gateway.services.mcp.ports import CredentialStore, DefinitionGuard
 from middleware.tools.mcp.http import HttpUpstream, UpstreamFailure
+from middleware.tools.mcp.stdio import StdioUpstream
 from middleware.tools.mcp.store import ServerStore
 from middleware.tools.mcp.upstream import Upstream
 from routers.scheduler import Scheduler
@@ -57,14 +58,12 @@ class ServerExists(Exception):
 
 
 def upstream_for(server: McpServer, scheduler: Scheduler | None, tools: ToolsSettings) -> Upstream | None:
-    """The transport for ``server``; ``None`` when this build cannot run it.
-
-    HOOK (stdio): servers given as a ``command`` run in a sandbox on a node, as
-    ``middleware.tools.mcp.stdio.StdioUpstream(server, scheduler, tools)`` (another part of issue 13).
-    Until that module is wired in here, they are reported as not available.
-    """
+    """The transport for ``server``: streamable HTTP for a ``url``; for a ``command``, the stdio server run
+    in a sandbox on a data-plane node (each operation one ``mcp_stdio`` job); ``None`` when neither."""
     if server.url is not None:
         return HttpUpstream(server)
+    if server.command:
+        return StdioUpstream(server, scheduler, tools)
     return None
 
 
@@ -102,7 +101,7 @@ class McpRegistry:
         for server in self._config.values():
             if self._upstream(server) is None:
                 self._log.warning("mcp_server_unavailable", server=server.name,
-                                  reason="stdio MCP servers (command) are not available in this build")
+                                  reason="the server has neither a url nor a command")
 
     @property
     def configured(self) -> bool:
@@ -216,8 +215,7 @@ class McpRegistry:
     def _available(self, server: McpServer) -> Upstream:
         upstream = self._upstream(server)
         if upstream is None:
-            raise McpUnavailable(f"MCP server {server.name!r} is not available (stdio servers are not supported "
-                                 "by this build).")
+            raise McpUnavailable(f"MCP server {server.name!r} is not available.")
         return upstream
 
     def _upstream(self, server: McpServer) -> Upstream | None:

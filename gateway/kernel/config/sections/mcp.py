@@ -45,6 +45,8 @@ class McpServer(Section):
     credential: Literal["none", "static", "per_subject"] = "none"
     secret: str | None = Field(None, description="With credential static: a name in tools.secrets.")
     header: str = Field("Authorization", description="Header that carries the credential (HTTP servers).")
+    token_env: str = Field("MCP_TOKEN", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="stdio servers: the "
+                           "environment variable the server reads the credential from (never in its argv).")
     format: str = Field("Bearer {value}", description="What is sent in the header; {value} is the token.")
     allowed_tools: tuple[str, ...] | None = Field(None, description="Only these of the server's tools; unset = all.")
     on_change: Literal["block", "flag"] = Field(

@@ -5,6 +5,7 @@ the real ``HttpUpstream``. Doubles: an in-test credential store and definition g
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import time
@@ -66,7 +67,8 @@ def registry(recorder: ServerProcess, credential: str = "per_subject", store: An
     settings = settings_from_mapping({
         "tools": {"secrets": {"REC": STATIC}},
         "mcp": {"servers": [{"name": "rec", "url": f"{recorder.url}/mcp", "credential": credential, **secret,
-                             **server}], "list_ttl_s": 60},
+                             **server}], "list_ttl_s": 60,
+                "credentials_key": base64.b64encode(b"k" * 32).decode()},  # the store here is the test's own
     })
     return McpRegistry(settings, store or Tokens({}), guard or AdmitAll(), JsonLog(log or io.BytesIO()))
 
@@ -152,11 +154,11 @@ async def test_unknown_and_unreachable_servers_are_clear_errors(recorder: Server
         await down.aclose()
 
 
-async def test_stdio_servers_are_reported_unavailable() -> None:
+async def test_a_stdio_server_runs_on_nodes_and_without_any_it_says_so() -> None:
     log = io.BytesIO()
     settings = settings_from_mapping({"mcp": {"servers": [{"name": "fs", "command": ["mcp-fs"]}]}})
-    reg = McpRegistry(settings, Tokens({}), AdmitAll(), JsonLog(log))
+    reg = McpRegistry(settings, Tokens({}), AdmitAll(), JsonLog(log))  # no scheduler: no nodes
     reg.report_unavailable()
-    assert b'"event":"mcp_server_unavailable"' in log.getvalue()
-    with pytest.raises(McpUnavailable, match="'fs' is not available"):
+    assert b'"event":"mcp_server_unavailable"' not in log.getvalue()
+    with pytest.raises(McpUnavailable, match="'fs' could not list its tools: .*No tool nodes are configured"):
         await reg.tools(ctx("k"), "fs", time.monotonic() + 5)
