@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import shutil
 import tempfile
 import time
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import redis.asyncio as aioredis
 
@@ -39,7 +41,7 @@ from tests.executors.test_mcp_bridge import TINY
 from tests.integration.test_agent_loop import ADMIN, join_token, node_drivers
 from tests.support.configs import sim_config
 from tests.support.npm import npm_package
-from tests.support.processes import ServerProcess, python_module, unavailable
+from tests.support.processes import ROOT, ServerProcess, python_module, unavailable
 
 pytestmark = pytest.mark.integration
 
@@ -232,3 +234,46 @@ async def test_a_crashing_server_and_an_unknown_tool_are_clear_errors(plane: Pla
     assert failed.value.code == "mcp_server_failed" and failed.value.status == 502
     assert "exited with code 3" in failed.value.message and "boom" in failed.value.message
     assert unknown.is_error and "MCP error -32602" in unknown.text() and unknown.node == NODE_ID
+
+
+def test_a_gateway_offers_the_stdio_servers_tools_on_mcp_and_runs_them_on_the_node(
+        plane: Plane, start_gateway: GatewayFactory, sim: ServerProcess, tmp_path: Path) -> None:
+    """End to end: a replica configured with ``mcp.servers[].command`` lists ``fs__*`` on ``/mcp`` and runs a
+    write then a read through the agent loop's calls, each one an ``mcp_stdio`` job on the node."""
+    entry = plane.code / "node_modules/@modelcontextprotocol/server-filesystem/dist/index.js"
+    allowed = ["fs__write_file", "fs__read_text_file"]
+    data = tmp_path / "mcp.json"  # the shipped policy denies MCP servers until its data lists them
+    data.write_text(json.dumps({"policy": {"mcp": {"servers": {"fs": {"tools": ["write_file", "read_text_file"]}}}}}))
+    policy = {"paths": [str(ROOT / "config" / "policies"), str(data)], "reload_interval_s": 0}
+    tools = {"enrollment": {"enabled": True, "state_dir": str(plane.cp_state)}, "scheduler": {"node_ttl_s": 5}}
+    mcp = {"servers": [{"name": "fs", "command": ["node", str(entry), "/scratch"],
+                        "options": {"driver": "bwrap", "limits": {"wall_seconds": 30, "memory_mb": 512}}}]}
+    replica_gw = start_gateway(sim_config(sim.url, "sim-chat", chain=["authn", "tools"], tools=tools, mcp=mcp,
+                                          policy=policy, auth={"static_keys": [ADMIN]},
+                                          redis={"url": plane.redis_url}))
+    headers = {"authorization": f"Bearer {ADMIN['key']}", "content-type": "application/json",
+               "accept": "application/json, text/event-stream", "mcp-protocol-version": "2025-11-25"}
+
+    def rpc(method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        body = {"jsonrpc": "2.0", "id": 1, "method": method, **({"params": params} if params else {})}
+        answer = httpx.post(f"{replica_gw.url}/mcp", json=body, headers=headers, timeout=90)
+        assert answer.status_code == 200, answer.text
+        messages = [json.loads(line[5:]) for line in answer.text.splitlines() if line.startswith("data:")]
+        result: dict[str, Any] = next(m for m in messages if m.get("id") == 1)["result"]
+        return result
+
+    deadline = time.monotonic() + 60
+    while not (listed := {t["name"] for t in rpc("tools/list")["tools"]}) >= set(allowed):
+        assert time.monotonic() < deadline, rpc("tools/call", {"name": "fs__write_file", "arguments": {}})
+        time.sleep(0.5)
+    assert "fs__list_directory" not in listed  # the policy's data names only two of the server's tools
+    refused = rpc("tools/call", {"name": "fs__list_directory", "arguments": {"path": "/scratch"}})
+    assert refused["isError"] is True and "denied by policy" in refused["content"][0]["text"]
+    wrote = rpc("tools/call", {"name": "fs__write_file",
+                               "arguments": {"path": "/scratch/e2e.txt", "content": "through the gateway"}})
+    assert wrote.get("isError") is not True, wrote
+    read = rpc("tools/call", {"name": "fs__read_text_file", "arguments": {"path": "/scratch/e2e.txt"}})
+    assert read.get("isError") is not True and read["content"][0]["text"] == "through the gateway"
+    trace = read["_meta"]["llmops"]["trace"]
+    assert trace["node"] == NODE_ID and trace["driver"] == "bwrap" and trace["status"] == "ok"
+    assert (plane.workspaces / "ops" / "mcp-fs" / "e2e.txt").read_text() == "through the gateway"
