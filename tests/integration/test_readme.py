@@ -77,7 +77,8 @@ def test_readme_curl_lines(embedded: ServerProcess) -> None:
 
 
 def sdk_examples() -> list[str]:
-    return [b for b in blocks("python") if "/mcp" not in b]
+    """The client examples (not the MCP one, nor the code-mode script, which runs inside a sandbox)."""
+    return [b for b in blocks("python") if "/mcp" not in b and "llmops_tools" not in b]
 
 
 @pytest.mark.parametrize("index", range(len(sdk_examples())))
