@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -10,6 +11,10 @@ import yaml
 
 from tests.support.processes import ServerProcess, python_module
 from tests.support.services import run_postgres, run_redis
+
+# regorus reports an undefined rule as an error; with RUST_BACKTRACE=1 in the environment each such error
+# also symbolizes a backtrace, slow enough to outlast a policy engine's timeout (the OPA tests' server).
+os.environ["RUST_LIB_BACKTRACE"] = "0"
 
 
 @pytest.fixture(scope="session")
