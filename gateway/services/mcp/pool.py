@@ -7,21 +7,17 @@ sighting awaiting approval, or a change), with what the scanner found in it.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from typing import TYPE_CHECKING, Any
-
-import psycopg
-import psycopg_pool
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from gateway.kernel.errors import ServiceOverloaded
-from gateway.services.stores.migrations import migrate
+from gateway.services.stores.migrated import Connection, MigratedPool
 
 if TYPE_CHECKING:
     from gateway.services.stores.postgres import Postgres
 
-Connection = psycopg.AsyncConnection[Any]
+__all__ = ["Connection", "McpPool", "McpStoreUnavailable"]
+
 COMPONENT = "mcp"
 MIGRATIONS: tuple[str, ...] = (
     """
@@ -70,40 +66,7 @@ class McpStoreUnavailable(ServiceOverloaded):
     default_code = "mcp_store_unavailable"
 
 
-class McpPool:
+class McpPool(MigratedPool):
     def __init__(self, open_postgres: Callable[[], Awaitable[Postgres]]) -> None:
-        self._open = open_postgres
-        self._pool: psycopg_pool.AsyncConnectionPool | None = None
-        self._lock = asyncio.Lock()
+        super().__init__(open_postgres, COMPONENT, MIGRATIONS, McpStoreUnavailable, "MCP store")
 
-    async def _ready(self) -> psycopg_pool.AsyncConnectionPool:
-        if self._pool is not None:
-            return self._pool
-        async with self._lock:
-            if self._pool is None:
-                with unavailable():
-                    pg = await self._open()
-                    async with pg.pool.connection() as conn:
-                        await migrate(conn, COMPONENT, MIGRATIONS)
-                self._pool = pg.pool
-        return self._pool
-
-    @contextlib.asynccontextmanager
-    async def connection(self) -> AsyncIterator[Connection]:
-        pool = await self._ready()
-        with unavailable():
-            async with pool.connection() as conn:
-                yield conn
-
-
-@contextlib.contextmanager
-def unavailable() -> Iterator[None]:
-    """Connection failures as a 503 (``mcp_store_unavailable``); the message never quotes a DSN."""
-    try:
-        yield
-    except (psycopg.OperationalError, psycopg_pool.PoolTimeout, psycopg_pool.PoolClosed, OSError) as exc:
-        raise McpStoreUnavailable(f"The MCP store is unavailable ({type(exc).__name__}).") from None
-    except RuntimeError as exc:  # pgserver failing to start the embedded server
-        if "pgserver" in repr(exc) or "postgres" in repr(exc).lower():
-            raise McpStoreUnavailable("The embedded MCP store database could not start.") from None
-        raise
