@@ -17,9 +17,9 @@ Prints req/s, p50, p99, CPU µs per request, each Responses row's CPU against it
 within 1.3×), and the p50 that previous_response_id adds at c=1 (goal: ≤ 2 ms). The state lives in
 an embedded PostgreSQL in the bench's temporary directory. Writes bench/results/responses-<timestamp>.json.
 
-    python bench/responses_bench.py            # 10 s per cell, 3 rounds
-    python bench/responses_bench.py --quick    # 3 s per cell
-    python bench/responses_bench.py --repeat 5 # more rounds on a noisy machine
+    python bench/responses_bench.py             # 11 rounds of 2 s per cell
+    python bench/responses_bench.py --quick     # 5 rounds of 1 s
+    python bench/responses_bench.py --repeat 21 # more rounds on a noisy machine
 """
 
 from __future__ import annotations
@@ -81,15 +81,14 @@ def check(url: str, row: str) -> str:
 
 
 def measure(url: str, child: c.Child, workdir: Path, args: argparse.Namespace) -> list[dict[str, Any]]:
-    """``--repeat`` rounds per connection count; each round runs every row once, in an order that turns
-    round by round, so a Responses row and its chat row share the machine's noise."""
+    """``--repeat`` rounds per connection count; each round runs every row once for a short slice, each
+    Responses row right next to its chat row (which one goes first alternates round by round), so a pair
+    shares the machine's noise and the ratio is taken within it."""
     out = []
     scripts = {row: c.write_wrk_script(workdir / f"{row}.lua", body) for row, (_, body) in ROWS.items()}
-    rows = list(ROWS)
     for conns in (1, 64):
         for rnd in range(args.repeat):
-            order = rows[rnd % len(rows):] + rows[:rnd % len(rows)]
-            for row in order:
+            for row in _order(rnd):
                 url_row = url + ROWS[row][0]
                 c.run_wrk(url_row, scripts[row], conns, args.warmup, args.load_cpus)
                 before = c.tree_cpu_seconds(child.pid)
@@ -100,6 +99,13 @@ def measure(url: str, child: c.Child, workdir: Path, args: argparse.Namespace) -
                 out.append({"row": row, "connections": conns, "round": rnd, "cpu_us_per_request": cpu_us,
                             **res.to_json()})
     return out
+
+
+def _order(rnd: int) -> list[str]:
+    """Each Responses row next to its baseline, the pair's order flipped every other round; then the rest."""
+    pairs = [(base, row) if rnd % 2 == 0 else (row, base) for row, base in BASELINE.items()]
+    paired = [row for pair in pairs for row in pair]
+    return paired + [row for row in ROWS if row not in paired]
 
 
 def _median(values: list[float]) -> float | None:
@@ -180,15 +186,15 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--duration", type=float, default=10.0, help="seconds per cell")
-    p.add_argument("--warmup", type=float, default=2.0, help="seconds of warm-up before each cell")
-    p.add_argument("--quick", action="store_true", help="3 s per cell, 1 s warm-up")
-    p.add_argument("--repeat", type=int, default=3, help="rounds of every row (order turning each round)")
+    p.add_argument("--duration", type=float, default=2.0, help="seconds per cell (one row, one round)")
+    p.add_argument("--warmup", type=float, default=0.5, help="seconds of warm-up before each cell")
+    p.add_argument("--quick", action="store_true", help="1 s per cell, 0.3 s warm-up, 5 rounds")
+    p.add_argument("--repeat", type=int, default=11, help="rounds of every row")
     p.add_argument("--server-cpus", default="1", help="cpus for the gateway under test")
     p.add_argument("--load-cpus", default="0", help="cpus for wrk, nginx and this driver")
     args = p.parse_args()
     if args.quick:
-        args.duration, args.warmup = 3.0, 1.0
+        args.duration, args.warmup, args.repeat = 1.0, 0.3, 5
     c.pin_self(args.load_cpus)
     try:
         rows = run(args)

@@ -18,7 +18,7 @@ import orjson
 from gateway.kernel.context import Reply, ReplyStream, RequestContext
 from gateway.kernel.errors import UpstreamError
 from gateway.kernel.responses import IDENTITY, FileSearch, ResponseIdentity
-from gateway.kernel.sse import SseSplitter, data_of, json_object, sse_events
+from gateway.kernel.sse import DONE, SseSplitter, data_of, json_object, sse_events
 from gateway.services.responses_wire.responses_citations import CitedEvents, cite_response
 from gateway.services.responses_wire.responses_object import from_completion
 from gateway.services.responses_wire.responses_request import chat_request
@@ -74,20 +74,26 @@ def _whole(ctx: RequestContext, response: dict[str, Any], fs: FileSearch | None,
 
 
 async def _translated(chunks: ReplyStream, body: dict[str, Any], identity: ResponseIdentity | None) -> Events:
-    """The events of each relayed piece of the chat stream, in one batch (one write to the client)."""
+    """The events of each relayed piece of the chat stream, in one batch (one write to the client); the
+    closing events go with the piece that carries ``[DONE]`` (a short answer is one write, as in chat)."""
     translator = ChatStreamTranslator(body, identity)
     split = SseSplitter()
     try:
         async for chunk in chunks:
             events: list[dict[str, Any]] = []
+            ended = False
             for raw in split.feed(chunk):
-                doc = json_object(data_of(raw))
+                payload = data_of(raw)
+                ended = ended or payload == DONE
+                doc = json_object(payload)
                 if doc is not None:
                     events += translator.feed(doc)
+            if ended or translator.done:
+                events += translator.finish()
             if events:
                 yield events
             if translator.done:
-                break
+                return
         yield translator.finish()
     finally:
         await chunks.aclose()
