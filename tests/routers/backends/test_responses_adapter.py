@@ -134,6 +134,19 @@ async def test_text_stream_event_sequence() -> None:
     assert ctx.get(RESPONSE) == final and send.closed
 
 
+async def test_a_stream_that_arrives_whole_is_one_write() -> None:
+    """A short answer comes from the backend in one piece; its events, closing ones included, go out in one
+    write (a write per batch is a syscall and a send through the ASGI stack)."""
+    whole = Scripted(stream=[b"".join(TEXT_STREAM)])
+    reply = await over_chat(whole, context({"input": "x"}, stream=True), "m")
+    assert reply.stream is not None
+    writes = [piece async for piece in reply.stream]
+    assert len(writes) == 1
+    events = sse_events(writes[0].decode())
+    validate_events(events)
+    assert types_of(events)[-1] == "response.completed" and whole.closed
+
+
 async def test_tool_call_stream_event_sequence() -> None:
     head = {"index": 0, "id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": ""}}
     stream = [chunk({"role": "assistant", "content": None}), chunk({"tool_calls": [head]}),
