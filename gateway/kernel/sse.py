@@ -18,7 +18,7 @@ DONE = b"[DONE]"
 
 
 class SseSplitter:
-    """Fed raw chunks (cut anywhere); returns the whole events each one completes."""
+    """Fed raw chunks (cut anywhere); returns the whole events each one completes, with LF line ends."""
 
     __slots__ = ("_pending",)
 
@@ -27,11 +27,16 @@ class SseSplitter:
 
     def feed(self, chunk: bytes) -> list[bytes]:
         data = self._pending + chunk if self._pending else chunk
+        held = b""
+        if b"\r" in data:  # CRLF or CR line ends (sse-starlette writes CRLF): as LF; a last CR waits for its LF
+            if data.endswith(b"\r"):
+                data, held = data[:-1], b"\r"
+            data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         end = data.rfind(b"\n\n")
         if end < 0:
-            self._pending = data
+            self._pending = data + held
             return []
-        self._pending = data[end + 2 :]
+        self._pending = data[end + 2 :] + held
         return [event for event in data[:end].split(b"\n\n") if event.strip()]
 
     def rest(self) -> bytes:

@@ -9,8 +9,10 @@ the server. Prints ``listening on http://127.0.0.1:PORT`` when ready.
 
 With ``--legacy`` it answers ``server/discover`` with "method not found", as a server that speaks only the
 handshake revisions (2025-11-25 and before) does: clients then initialize a session and get SSE replies.
+With ``--modern`` it answers ``initialize`` so, as a server that speaks only the stateless 2026-07-28
+revision does.
 
-    python -m tests.support.recording_mcp [--port 0] [--legacy]
+    python -m tests.support.recording_mcp [--port 0] [--legacy | --modern]
 """
 
 from __future__ import annotations
@@ -62,9 +64,10 @@ class Seen:
     count = 0
     peers: set[tuple[str, int]] = set()
 
-    def __init__(self, app: ASGIApp, legacy: bool) -> None:
+    def __init__(self, app: ASGIApp, legacy: bool, modern: bool = False) -> None:
         self.app = app
         self.legacy = legacy
+        self.modern = modern
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -72,17 +75,18 @@ class Seen:
             Seen.peers.add(tuple(scope["client"] or ("", 0)))
             headers = dict(scope["headers"])
             print(f"seen: {headers.get(b'authorization', b'').decode()}", flush=True)
-            if self.legacy and scope["method"] == "POST":
-                await self._legacy(scope, receive, send)
+            if (self.legacy or self.modern) and scope["method"] == "POST":
+                await self._only(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 
-    async def _legacy(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _only(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """One era: ``server/discover`` refused (legacy), or ``initialize`` (modern)."""
         body, more = b"", True
         while more:
             message = await receive()
             body, more = body + message.get("body", b""), message.get("more_body", False)
-        if b'"server/discover"' in body:
+        if b'"server/discover"' in body if self.legacy else b'"initialize"' in body:
             request = orjson.loads(body)
             unknown = {"code": -32601, "message": "Method not found"}
             error = {"jsonrpc": "2.0", "id": request.get("id"), "error": unknown}
@@ -102,12 +106,13 @@ class Seen:
         await self.app(scope, replay, send)
 
 
-async def serve(port: int, legacy: bool) -> None:
+async def serve(port: int, legacy: bool, modern: bool) -> None:
     app = build().streamable_http_app(stateless_http=False)
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a test restarts it on its port
     sock.bind(("127.0.0.1", port))
-    config = uvicorn.Config(Seen(app, legacy), log_level="warning", lifespan="on")
+    sock.listen(128)  # connections made as soon as the line below is read wait in the backlog, not refused
+    config = uvicorn.Config(Seen(app, legacy, modern), log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
     print(f"listening on http://127.0.0.1:{sock.getsockname()[1]}", flush=True)
     await server.serve(sockets=[sock])
@@ -117,8 +122,9 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--legacy", action="store_true")
+    parser.add_argument("--modern", action="store_true")
     args = parser.parse_args()
-    asyncio.run(serve(args.port, args.legacy))
+    asyncio.run(serve(args.port, args.legacy, args.modern))
     return 0
 
 

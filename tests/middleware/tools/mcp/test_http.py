@@ -1,5 +1,6 @@
-"""``HttpUpstream``: the ``mcp`` SDK's client on a real streamable-HTTP server (``tests/support/recording_mcp.py``):
-one session per credential, reused; a session the server lost is replaced and the call still answers."""
+"""``HttpUpstream`` on a real streamable-HTTP server (``tests/support/recording_mcp.py``, the ``mcp`` SDK's
+server): one session per credential, reused; a session the server lost is replaced and the call still
+answers; a server without the handshake is spoken to with the SDK's client."""
 
 from __future__ import annotations
 
@@ -33,10 +34,11 @@ async def call(up: HttpUpstream, tool: str, token: str | None) -> str:
     return result.text()
 
 
-@pytest.mark.parametrize("flags", [(), ("--legacy",)], ids=["2026-07-28", "2025-11-25"])
+@pytest.mark.parametrize("flags", [(), ("--legacy",), ("--modern",)], ids=["both", "2025-11-25", "2026-07-28"])
 async def test_one_session_per_token_reused_and_replaced_when_the_server_lost_it(port: int,
                                                                                 flags: tuple[str, ...]) -> None:
-    """Stateless (the 2026 revision: JSON replies) or a session with SSE replies (the handshake revision)."""
+    """A session with SSE replies on a server that takes the handshake (the gateway's own client), or, on one
+    that speaks only the stateless 2026 revision, the SDK's client (JSON replies)."""
     server = recorder(port, *flags)
     up = HttpUpstream(McpServer(name="rec", url=f"http://127.0.0.1:{port}/mcp"))
     try:
