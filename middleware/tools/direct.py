@@ -13,6 +13,7 @@ tool listed for this caller, each call decided by the policy for this caller.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,6 +78,12 @@ class DirectTools:
                 self._visible.clear()
             self._visible[key] = (now + self._ttl_s, tuple(found))
         return tuple(found)
+
+    def input_schema(self, name: str) -> Mapping[str, Any] | None:
+        """A registered tool's parameters schema, looked up without a caller; None for any other name (an
+        upstream tool's schema is the caller's listing's, and it is checked when the call is made)."""
+        entry = self._catalog.get(name)
+        return entry.spec.parameters if entry is not None else None
 
     async def call(self, ctx: RequestContext, name: str, arguments: dict[str, Any]) -> Outcome:
         """Run one call; raises ``UnknownTool``, and ``GatewayError`` when no node can run it (as the loop)."""

@@ -38,7 +38,8 @@ INSTRUCTIONS = ("Tools of the llmops gateway. Each call is authorized by the gat
 class McpEndpoint:
     def __init__(self, tools: McpTools, *, version: str, max_body_bytes: int, loopback_only: bool) -> None:
         server: Server[Any] = Server("llmops-gateway", version=version, instructions=INSTRUCTIONS,
-                                     on_list_tools=tools.list_tools, on_call_tool=tools.call_tool)
+                                     on_list_tools=tools.list_tools, on_call_tool=tools.call_tool,
+                                     get_tool_input_schema=tools.input_schema)
         self._manager = StreamableHTTPSessionManager(server, stateless=True, json_response=False,
                                                      max_request_body_size=max_body_bytes)
         self._loopback_only = loopback_only

@@ -60,6 +60,11 @@ class McpTools:
     def __init__(self, tools: DirectTools) -> None:
         self._tools = tools
 
+    def input_schema(self, name: str) -> Mapping[str, Any] | None:
+        """For the SDK's check of ``Mcp-Param-*`` headers (2026-07-28): a registered tool's schema, without
+        running ``tools/list`` (a policy decision per tool) before every call."""
+        return self._tools.input_schema(name)
+
     async def list_tools(self, ctx: McpContext, params: PaginatedRequestParams | None) -> ListToolsResult:
         entries = await self._tools.visible(tool_context(ctx, NONE))
         return ListToolsResult(tools=[_tool(e) for e in entries])

@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from gateway.http.mcp.endpoint import McpEndpoint
+from gateway.http.mcp.tools import McpTools
 from gateway.kernel.config import settings_from_mapping
 from gateway.kernel.context import Principal, RequestContext
 from gateway.kernel.policy import Decision
@@ -92,3 +94,16 @@ async def test_bad_arguments_are_a_failed_outcome() -> None:
 async def test_an_unknown_tool_is_refused() -> None:
     with pytest.raises(UnknownTool):
         await direct(Engine()).call(ctx("k", "agent"), "nope", {})
+
+
+async def test_the_mcp_server_looks_schemas_up_without_listing() -> None:
+    """The SDK's ``Mcp-Param-*`` check of a 2026 ``tools/call`` gets the schema here, not from a ``tools/list``
+    (which costs a policy decision per tool) before every call."""
+    engine = Engine()
+    tools = direct(engine)
+    endpoint = McpEndpoint(McpTools(tools), version="0", max_body_bytes=1 << 20, loopback_only=False)
+    lookup = endpoint._manager.app.get_tool_input_schema
+    assert lookup is not None
+    schema = lookup("python")
+    assert schema is not None and "code" in schema["properties"]
+    assert lookup("nope") is None and engine.documents == []
