@@ -1,6 +1,7 @@
 """A small MCP server (the ``mcp`` SDK's server side, streamable HTTP) that says which credential it got.
 
-Its tool ``whoami`` answers the ``Authorization`` header of the request that called it, ``digest`` that
+Its tool ``whoami`` answers the ``Authorization`` header of the request that called it (``whoami_resource``
+the same inside an embedded resource), ``digest`` that
 header's SHA-256 (which a redactor does not recognise: a test can tell whose token came), ``requests`` how
 many HTTP requests the server has received (a client that reuses its session sends one per call),
 ``connections`` on how many TCP connections; ``echo`` echoes.
@@ -27,6 +28,7 @@ from typing import Any
 import orjson
 import uvicorn
 from mcp.server.mcpserver import Context, MCPServer
+from mcp_types import EmbeddedResource, TextResourceContents
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -42,6 +44,11 @@ def build() -> MCPServer:
     @server.tool(description="The SHA-256 of the Authorization header this call arrived with.")
     def digest(ctx: Context[Any, Any]) -> str:
         return hashlib.sha256(whoami(ctx).encode()).hexdigest()
+
+    @server.tool(description="The Authorization header, as the text of an embedded resource.")
+    def whoami_resource(ctx: Context[Any, Any]) -> list[EmbeddedResource]:
+        contents = TextResourceContents(uri="mem://whoami", text=whoami(ctx), mime_type="text/plain")
+        return [EmbeddedResource(type="resource", resource=contents)]
 
     @server.tool(description="How many HTTP requests the server has received so far.")
     def requests() -> str:

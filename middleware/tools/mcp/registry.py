@@ -24,8 +24,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-import orjson
-
 from executors.redact import Redactor
 from executors.spec import Grants
 from gateway.kernel.config import Settings
@@ -277,15 +275,21 @@ def _plain_secrets(secrets: Mapping[str, str | SecretSpec]) -> dict[str, str]:
 
 
 def _redacted(result: UpstreamResult, redact: Redactor) -> UpstreamResult:
-    content = tuple({**b, "text": redact(b["text"])} if isinstance(b.get("text"), str) else b for b in result.content)
-    structured: Mapping[str, Any] | None = None
-    if result.structured is not None:
-        try:
-            value = orjson.loads(redact(orjson.dumps(result.structured).decode()))
-            structured = value if isinstance(value, dict) else None
-        except orjson.JSONDecodeError:
-            structured = None
+    """Every string of the result redacted, wherever it sits (an embedded resource's text, a link's
+    title, structured content at any depth)."""
+    content = tuple(_deep(block, redact) for block in result.content)
+    structured = _deep(result.structured, redact) if result.structured is not None else None
     return replace(result, content=content, structured=structured)
+
+
+def _deep(value: Any, redact: Redactor) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, Mapping):
+        return {key: _deep(item, redact) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_deep(item, redact) for item in value]
+    return value
 
 
 def _message(exc: BaseException) -> str:

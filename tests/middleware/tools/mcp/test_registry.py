@@ -94,6 +94,10 @@ async def test_each_subject_s_own_token_reaches_the_upstream_and_never_another_s
     reg = registry(recorder, store=store)
     try:
         assert await whoami(reg, "key-a") == "Bearer [REDACTED:mcp-token]"  # the model never reads it
+        nested = await reg.tool(ctx("key-a"), "rec__whoami_resource", time.monotonic() + 30)
+        assert nested is not None
+        inside = (await reg.call(ctx("key-a"), nested, {}, Grants(), time.monotonic() + 30)).content
+        assert [b["resource"]["text"] for b in inside] == ["Bearer [REDACTED:mcp-token]"]  # nor nested
         for _ in range(2):  # interleaved, on the sessions each token keeps open
             assert await whoami(reg, "key-a", "digest") == sha("Bearer token-of-a-111")
             assert await whoami(reg, "key-b", "digest") == sha("Bearer token-of-b-222")
