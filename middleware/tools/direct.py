@@ -12,6 +12,7 @@ tool listed for this caller, each call decided by the policy for this caller.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -106,16 +107,21 @@ class DirectTools:
         return {e.name: e for e in found if e is not None}
 
     async def _upstream(self, ctx: RequestContext) -> list[ToolEntry]:
-        """Every upstream MCP server's tools for this caller; a server that cannot list them is left out."""
+        """Every upstream MCP server's tools for this caller, listed side by side; a server that cannot list
+        them (in ``mcp.list_timeout_s``) is left out."""
         if self._mcp is None:
             return []
-        entries: list[ToolEntry] = []
         deadline = time.monotonic() + self._settings.max_time_s
-        for name, server in (await self._mcp.servers()).items():
-            try:
-                entries += [mcp_entry(server, t) for t in await self._mcp.tools(ctx, name, deadline)]
-            except McpUnavailable:
+        servers = await self._mcp.servers()
+        listed = await asyncio.gather(*(self._mcp.tools(ctx, name, deadline) for name in servers),
+                                      return_exceptions=True)
+        entries: list[ToolEntry] = []
+        for server, tools in zip(servers.values(), listed, strict=True):
+            if isinstance(tools, McpUnavailable):
                 continue
+            if isinstance(tools, BaseException):
+                raise tools
+            entries += [mcp_entry(server, t) for t in tools]
         return entries
 
     async def _upstream_tool(self, ctx: RequestContext, name: str) -> ToolEntry | None:

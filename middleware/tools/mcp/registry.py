@@ -154,6 +154,7 @@ class McpRegistry:
             return cached.tools
         upstream = self._available(server)
         token = await self._token(ctx, server, required=False)
+        deadline = min(deadline, now + self._settings.mcp.list_timeout_s)  # a hung server holds no listing up
         try:
             listed = await upstream.list_tools(ctx, token, deadline)
         except (UpstreamFailure, Exception) as exc:

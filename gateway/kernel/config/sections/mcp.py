@@ -74,6 +74,8 @@ class McpSettings(Section):
     credentials_key: SecretStr | None = Field(
         None, description="Key (32 bytes, base64) that encrypts per-subject upstream tokens at rest; use ${ENV}.")
     list_ttl_s: float = Field(300.0, ge=0, description="How long an upstream's tool list is cached.")
+    list_timeout_s: float = Field(10.0, gt=0, description="How long listing one upstream's tools may take; a server "
+                                  "slower than this is left out of that listing (and its tools of that request).")
     scan: Literal["block", "flag", "off"] = Field(
         "block", description="Tool descriptions carrying instructions aimed at the model: withheld, flagged or not "
         "checked.")

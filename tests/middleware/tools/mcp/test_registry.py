@@ -5,6 +5,7 @@ the real ``HttpUpstream``. Doubles: an in-test credential store and definition g
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import io
@@ -156,6 +157,26 @@ async def test_unknown_and_unreachable_servers_are_clear_errors(recorder: Server
             await down.tools(ctx("k"), "dead", time.monotonic() + 10)
     finally:
         await down.aclose()
+
+
+async def test_a_server_that_never_answers_holds_no_listing_up() -> None:
+    """It accepts the connection and says nothing: the listing gives up after ``mcp.list_timeout_s``, however
+    far the request's own deadline is."""
+    async def mute(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(65536)
+        await asyncio.sleep(3600)
+
+    server = await asyncio.start_server(mute, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    settings = settings_from_mapping({"mcp": {"servers": [{"name": "mute", "url": f"http://127.0.0.1:{port}/mcp"}],
+                                              "list_timeout_s": 0.5}})
+    reg = McpRegistry(settings, Tokens({}), AdmitAll(), JsonLog(io.BytesIO()))
+    try:
+        with pytest.raises(McpUnavailable, match="'mute' could not list its tools"):
+            await asyncio.wait_for(reg.tools(ctx("k"), "mute", time.monotonic() + 3600), 30)
+    finally:
+        await reg.aclose()
+        server.close()
 
 
 async def test_a_stdio_server_runs_on_nodes_and_without_any_it_says_so() -> None:
