@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import importlib.metadata
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from starlette.requests import Request
@@ -394,8 +394,7 @@ def _mcp_credentials(door: FrontDoor, gateway: Gateway) -> list[DoorRoute]:
     store = gateway.services.mcp_credentials if gateway.services is not None else None
     if not isinstance(store, PostgresCredentials):
         return []
-    takes = {s.name for s in gateway.settings.mcp.servers if s.credential == "per_subject"}  # and runtime ones
-    api = CredentialsApi(store, takes.__contains__)
+    api = CredentialsApi(store, _mcp_server_known(gateway, per_subject=True))
     one, table = "/v1/mcp/credentials/{server}", "/v1/mcp/credentials"
     creds = Door("key", "mcp_credentials", "mcp_credentials", resource=server_param, limited=True)
     out = [
@@ -420,13 +419,25 @@ def _mcp_credentials(door: FrontDoor, gateway: Gateway) -> list[DoorRoute]:
     return out
 
 
+def _mcp_server_known(gateway: Gateway, *, per_subject: bool) -> Callable[[str], Awaitable[bool]]:
+    """Whether an upstream MCP server is registered (in config or at runtime through the admin API), and
+    with ``per_subject`` whether it takes each caller's own token."""
+    registry = registry_of(gateway.services) if gateway.services is not None else None
+    configured = {s.name: s for s in gateway.settings.mcp.servers}
+
+    async def known(name: str) -> bool:
+        server = await registry.server(name) if registry is not None else configured.get(name)
+        return server is not None and (not per_subject or server.credential == "per_subject")
+
+    return known
+
+
 def _mcp_pins(door: FrontDoor, gateway: Gateway) -> list[DoorRoute]:
     """Pinned upstream tool definitions: review, approve, revoke (admin)."""
     guard = gateway.services.mcp_guard if gateway.services is not None else None
     if not isinstance(guard, PinnedDefinitions):
         return []
-    servers = {s.name for s in gateway.settings.mcp.servers}
-    admin = PinsAdmin(guard, servers.__contains__, gateway.log)
+    admin = PinsAdmin(guard, _mcp_server_known(gateway, per_subject=False), gateway.log)
     tools, tool = "/admin/mcp/servers/{name}/tools", "/admin/mcp/servers/{name}/tools/{tool}"
     return [
         door.json(tools, "GET", _admin_door(tools), admin.list,

@@ -16,7 +16,7 @@ reads or deletes another subject's tokens, and no route ever returns a token: on
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Literal
 
 from msgspec import Meta, Struct
@@ -87,12 +87,12 @@ def server_param(request: Request) -> dict[str, Any]:
 
 
 class CredentialsApi:
-    def __init__(self, store: PostgresCredentials, known: Callable[[str], bool]) -> None:
+    def __init__(self, store: PostgresCredentials, known: Callable[[str], Awaitable[bool]]) -> None:
         self._store = store
         self._known = known  # servers that take per-subject tokens (config, and those registered at runtime)
 
     async def put(self, request: Request, caller: Principal | None) -> dict[str, Any]:
-        subject, server = subject_of(caller), self._server(request)
+        subject, server = subject_of(caller), await self._server(request)
         body = validate(parse_object(await request.body()), CredentialPut)
         return (await self._store.store(subject, server, body.token)).to_json()
 
@@ -106,9 +106,9 @@ class CredentialsApi:
             raise NotFound(f"No token is stored for MCP server {server!r}.", code="mcp_credential_not_found")
         return {"object": "mcp.credential.deleted", "server": server, "deleted": True}
 
-    def _server(self, request: Request) -> str:
+    async def _server(self, request: Request) -> str:
         server = str(request.path_params["server"])
-        if not self._known(server):
+        if not await self._known(server):
             raise NotFound(f"No MCP server {server!r} takes per-subject credentials.", code="mcp_server_not_found")
         return server
 

@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Literal
 
 from msgspec import Meta, Struct
@@ -62,17 +62,17 @@ class McpToolDefinitionList(Struct):
 
 
 class PinsAdmin:
-    def __init__(self, guard: PinnedDefinitions, known: Callable[[str], bool], log: JsonLog) -> None:
+    def __init__(self, guard: PinnedDefinitions, known: Callable[[str], Awaitable[bool]], log: JsonLog) -> None:
         self._guard = guard
         self._known = known
         self._log = log
 
     async def list(self, request: Request, caller: Principal | None) -> dict[str, Any]:
-        server = self._server(request)
+        server = await self._server(request)
         return {"object": "list", "server": server, "data": [p.to_json() for p in await self._guard.pins(server)]}
 
     async def approve(self, request: Request, caller: Principal | None) -> dict[str, Any]:
-        server, tool = self._server(request), str(request.path_params["tool"])
+        server, tool = await self._server(request), str(request.path_params["tool"])
         raw = await request.body()
         body = validate(parse_object(raw), ApproveDefinition) if raw.strip() else ApproveDefinition()
         by = caller.key_id if caller is not None else ""
@@ -81,14 +81,14 @@ class PinsAdmin:
         return pin.to_json()
 
     async def revoke(self, request: Request, caller: Principal | None) -> dict[str, Any]:
-        server, tool = self._server(request), str(request.path_params["tool"])
+        server, tool = await self._server(request), str(request.path_params["tool"])
         pin = await self._guard.revoke(server, tool)
         self._log.warning("mcp_definition_revoked", server=server, tool=tool,
                           by=caller.key_id if caller is not None else "")
         return pin.to_json()
 
-    def _server(self, request: Request) -> str:
+    async def _server(self, request: Request) -> str:
         server = str(request.path_params["name"])
-        if not self._known(server):
+        if not await self._known(server):
             raise NotFound(f"No MCP server {server!r} is registered.", code="mcp_server_not_found")
         return server

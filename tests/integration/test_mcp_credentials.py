@@ -275,6 +275,22 @@ def test_the_admin_api_answers_404_for_unknown_servers_and_tools(gateway: Server
     assert bad.status_code == 400 and bad.json()["error"]["param"] == "hash"
 
 
+def test_servers_registered_at_runtime_take_tokens_and_pin_reviews(gateway: ServerProcess) -> None:
+    """Through the admin API, not config: callers store their tokens for it, admins review its definitions."""
+    made = call(gateway, "POST", "/admin/mcp/servers", {"name": "rt", "url": "http://127.0.0.1:9/mcp",
+                                                       "credential": "per_subject"}, key=ADMIN)
+    assert made.status_code == 201, made.text
+    try:
+        put = call(gateway, "PUT", "/v1/mcp/credentials/rt", {"token": TOKEN_B}, key=KEY_B)
+        assert put.status_code == 200 and put.json()["server"] == "rt", put.text
+        assert call(gateway, "DELETE", "/v1/mcp/credentials/rt", key=KEY_B).status_code == 200
+        assert call(gateway, "GET", "/admin/mcp/servers/rt/tools", key=ADMIN).status_code == 200
+        assert call(gateway, "PUT", "/v1/mcp/credentials/open", {"token": TOKEN_B}, key=KEY_B).status_code == 404
+    finally:
+        assert call(gateway, "DELETE", "/admin/mcp/servers/rt", key=ADMIN).status_code == 200
+    assert call(gateway, "PUT", "/v1/mcp/credentials/rt", {"token": TOKEN_B}, key=KEY_B).status_code == 404
+
+
 def test_the_routes_are_described(gateway: ServerProcess) -> None:
     paths = httpx.get(f"{gateway.url}/openapi.json", timeout=30).json()["paths"]
     assert set(paths["/v1/mcp/credentials/{server}"]) == {"put", "delete"}
