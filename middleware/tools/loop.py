@@ -41,6 +41,11 @@ class LoopRun:
     def cost_usd(self) -> float:
         return self.price.cost(self.usage)
 
+    @property
+    def model_steps(self) -> int:
+        """Steps that asked the model (a step 0 holds the calls a request approved before the loop)."""
+        return sum(1 for step in self.steps if step.step > 0)
+
 
 class AgentLoop:
     def __init__(self, calls: ToolCalls, steps_header: str) -> None:
@@ -124,13 +129,13 @@ class AgentLoop:
 
         def trace(finish: str | None) -> dict[str, Any]:
             run.steps[-1].finish_reason = finish
-            return {"steps": len(run.steps), "trace": trace_json(run.steps)}
+            return {"steps": run.model_steps, "trace": trace_json(run.steps)}
 
         def done(total: Usage) -> None:
             ctx.usage = total
 
         relay = AnswerRelay(buffered, rest, include_usage, run.usage, trace, done)
-        headers = {self._header: str(len(run.steps))}
+        headers = {self._header: str(run.model_steps)}
         return Reply(stream=relay.stream(), media_type="text/event-stream", headers=headers)
 
     def _account(self, run: LoopRun, completion: dict[str, Any], step: int, started: float) -> dict[str, Any]:
@@ -143,7 +148,7 @@ class AgentLoop:
         limit = run.state.options.max_cost_usd
         if limit is not None and run.cost_usd >= limit:
             raise QuotaExceeded(
-                f"The agent loop spent ${run.cost_usd:.6f} of its ${limit:g} budget after {len(run.steps)} step(s).",
+                f"The agent loop spent ${run.cost_usd:.6f} of its ${limit:g} budget after {run.model_steps} step(s).",
                 code="tool_loop_cost_limit",
             )
 
@@ -153,8 +158,8 @@ class AgentLoop:
         completion["usage"] = {"prompt_tokens": run.usage.prompt_tokens,
                                "completion_tokens": run.usage.completion_tokens,
                                "total_tokens": run.usage.total_tokens}
-        completion["llmops"] = {"steps": len(run.steps), "trace": trace_json(run.steps)}
-        headers = {self._header: str(len(run.steps))}
+        completion["llmops"] = {"steps": run.model_steps, "trace": trace_json(run.steps)}
+        headers = {self._header: str(run.model_steps)}
         if wants_stream:
             chunks = completion_chunks(completion, include_usage)
             return Reply(stream=sse_stream(chunks), media_type="text/event-stream", headers=headers)

@@ -23,7 +23,7 @@ from middleware.tools.authorize import ToolAuthorizer
 from middleware.tools.calls import CallState, ToolCalls
 from middleware.tools.catalog import ToolCatalog
 from middleware.tools.loop import AgentLoop, LoopRun
-from middleware.tools.mcp.approvals import run_approved
+from middleware.tools.mcp.approvals import Approved, run_approved
 from middleware.tools.mcp.items import McpNames
 from middleware.tools.mcp.offer import Resolved, resolve
 from middleware.tools.mcp.registry import McpRegistry
@@ -32,6 +32,7 @@ from middleware.tools.offer import Offer, make_offer, unknown_extension_tools
 from middleware.tools.options import loop_options
 from middleware.tools.pricing import price_of
 from middleware.tools.responses import answer, plan
+from middleware.tools.trace import StepTrace
 
 _NOT_FORWARDED = ("stream", "stream_options")
 
@@ -73,11 +74,13 @@ class ToolsStage:
         catalog = self._catalog.with_entries(resolved.entries) if resolved is not None else self._catalog
         self._check_unknown(resolved.tools if resolved is not None else ctx.body.get("tools"), catalog)
         approved = await self._approved(ctx, resolved)
-        planned = plan(ctx, catalog, resolved, approved)
+        planned = plan(ctx, catalog, resolved, approved.calls if approved is not None else None)
         if planned is None:
             return await call_next(ctx)
         step = replace(ctx, route="chat", body=planned.chat, stream=False)
         run = self._run(step, planned.offer, planned.chat)
+        if approved is not None and approved.traces:
+            run.steps.append(StepTrace(0, 0.0, "approved", approved.traces))
         asked = len(run.messages)
         reply = await self._loop.run(run, call_next, ctx.stream, include_usage=True)
         ctx.usage, ctx.served_model, ctx.backend = step.usage, step.served_model, step.backend
@@ -85,16 +88,16 @@ class ToolsStage:
         traces = {c.id: c for s in run.steps for c in s.calls}
         return answer(ctx, planned, reply, run.messages[asked:], traces)
 
-    async def _approved(self, ctx: RequestContext, resolved: Resolved | None) -> list[dict[str, Any]]:
+    async def _approved(self, ctx: RequestContext, resolved: Resolved | None) -> Approved | None:
         """Run the calls this request approves (``mcp/approvals.py``); the input then carries their items."""
         items = ctx.body.get("input")
         if resolved is None or not resolved.refs or not isinstance(items, list) or self._calls is None:
-            return []
+            return None
         options = loop_options(ctx.extension, self._settings.tools)
         done = await run_approved(ctx, items, McpNames.of(resolved.refs), resolved.entries, self._calls, options,
                                   time.monotonic() + options.max_time_s)
         ctx.body = {**ctx.body, "input": done.input}
-        return done.calls
+        return done
 
     def _run(self, ctx: RequestContext, offer: Offer, base: dict[str, Any]) -> LoopRun:
         options = loop_options(ctx.extension, self._settings.tools)

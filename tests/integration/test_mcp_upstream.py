@@ -263,6 +263,12 @@ def test_approval_is_asked_then_the_approved_call_runs(gateway: ServerProcess) -
     call = second.output[1]
     assert call.type == "mcp_call" and call.approval_request_id == request.id and call.output == "Echo: approve me"
     assert "Echo: approve me" in second.output_text
+    extra: Any = second.to_dict()
+    approved, *steps = extra["llmops"]["trace"]
+    assert approved["step"] == 0 and approved["finish_reason"] == "approved"
+    (traced,) = approved["calls"]
+    assert traced["name"] == "everything__echo" and traced["status"] == "ok" and traced["decision_id"]
+    assert [s["step"] for s in steps] == list(range(1, len(steps) + 1))
 
 
 def test_a_streamed_approval_request(gateway: ServerProcess) -> None:
