@@ -1,4 +1,4 @@
-"""Limits stage: budget check, then one atomic check-and-increment of every applicable bucket.
+"""Limits stage: budget check, then one atomic check-and-log of every applicable bucket (sliding windows).
 
 Tokens are estimated up front (prompt chars/4 + max_tokens) and reconciled with the real usage
 when the response completes (a finalizer; streams set ``ctx.usage`` at their end). The same
@@ -32,25 +32,25 @@ class LimitsStage:
         self._ledger.check(ctx.principal)
         estimate = estimate_tokens(ctx, self._settings.default_completion_tokens)
         buckets = self.buckets(ctx, estimate)
-        window = -1
+        entry = ""
         if buckets:
             outcome = await self._limiter.hit(buckets, self._settings.window_s)
             headers = rate_headers(buckets, outcome)
             if not outcome.allowed:
                 raise over_limit(buckets[outcome.refused], outcome, headers, self._settings.window_s)
             ctx.response_headers.update(headers)
-            window = outcome.window
+            entry = outcome.entry
         token_names = [b.name for b in buckets if b.dimension == "tokens"]
         try:
             reply = await call_next(ctx)
         except GatewayError:
-            await self._limiter.adjust(token_names, -estimate, window, self._settings.window_s)
+            await self._limiter.adjust(token_names, -estimate, entry, self._settings.window_s)
             raise
 
         async def settle(done: RequestContext) -> None:
             if done.usage is not None and token_names:
                 delta = done.usage.total_tokens - estimate
-                await self._limiter.adjust(token_names, delta, window, self._settings.window_s)
+                await self._limiter.adjust(token_names, delta, entry, self._settings.window_s)
             self._ledger.record(done.principal, done.served_model or done.model, done.usage)
 
         ctx.on_complete(settle)

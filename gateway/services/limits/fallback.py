@@ -50,9 +50,9 @@ class FallbackLimiter:
             self._failed(exc)
             return await self._fallback().hit(buckets, window_s)
 
-    async def adjust(self, names: Sequence[str], delta: int, window: int, window_s: int) -> None:
+    async def adjust(self, names: Sequence[str], delta: int, entry: str, window_s: int) -> None:
         target = self._local if time.monotonic() < self._down_until else self._primary
         try:
-            await target.adjust(names, delta, window, window_s)
+            await target.adjust(names, delta, entry, window_s)
         except (RedisError, OSError, TimeoutError) as exc:
             self._failed(exc)

@@ -3,7 +3,9 @@ gateways on one Redis."""
 
 from __future__ import annotations
 
+import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import openai
@@ -63,3 +65,37 @@ def test_two_gateways_share_one_limit(sim: ServerProcess, start_gateway: Gateway
         except openai.RateLimitError:
             refused += 1
     assert (ok, refused) == (6, 6)
+
+
+def test_two_gateways_admit_at_most_the_limit_in_any_window(sim: ServerProcess, start_gateway: GatewayFactory,
+                                                             redis_url: str) -> None:
+    """Two replicas on one Redis, 10 requests per 2 s, 80 requests spread over 4 s across clock windows: at
+    most 10 admitted in any 2 s (a fixed window admitted 20 within moments of its boundary)."""
+    key = f"sk-{uuid.uuid4().hex}"
+    config = limited(sim.url, key, 10, redis={"url": redis_url})
+    config["limits"] = {"window_s": 2}
+    gateways = [start_gateway(config), start_gateway(config)]
+    admitted: list[tuple[float, float]] = []  # sent, answered: the admission happened in between
+    body = {"model": "sim-chat", "messages": ASK}
+    with httpx.Client(timeout=30, limits=httpx.Limits(max_connections=100)) as http:
+        for gw in gateways:  # warm (the admin key is not limited): the timed requests find open connections
+            for _ in range(4):
+                http.post(f"{gw.url}/v1/chat/completions", json=body,
+                          headers={"authorization": "Bearer sk-admin-0123456789"}).raise_for_status()
+
+        def one(i: int) -> None:
+            time.sleep(max(0.0, begin + i * 0.05 - time.time()))
+            sent = time.time()
+            reply = http.post(f"{gateways[i % 2].url}/v1/chat/completions", json=body,
+                              headers={"authorization": f"Bearer {key}"})
+            assert reply.status_code in (200, 429), reply.text
+            if reply.status_code == 200:
+                admitted.append((sent, time.time()))
+
+        time.sleep((2 * 0.9 - time.time() % 2) % 2)  # start late in a clock window, where a fixed one restarts
+        begin = time.time()
+        with ThreadPoolExecutor(40) as pool:
+            list(pool.map(one, range(80)))
+    # Requests sent and answered within one 2 s span were certainly admitted within it.
+    busiest = max(sum(1 for sent, done in admitted if start <= sent and done < start + 2) for start, _ in admitted)
+    assert busiest <= 10 and len(admitted) >= 10

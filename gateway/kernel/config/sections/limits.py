@@ -31,7 +31,7 @@ class LimitsSettings(Section):
         "local", description="When Redis is unreachable: fall back to the local limiter, or refuse."
     )
     redis_retry_s: float = Field(5.0, gt=0, description="After a Redis failure, how long to stay on the fallback.")
-    window_s: int = Field(60, ge=1)
+    window_s: int = Field(60, ge=1, description="The sliding window of rpm/tpm: at most the limit in any window_s.")
     key: Rate = Field(Rate(), description="Default for every key (a key's own rpm/tpm wins).")
     tenants: dict[str, Rate] = Field(default_factory=dict, description="Per tenant; '*' = every tenant.")
     models: dict[str, Rate] = Field(default_factory=dict, description="Per model (shared by all callers).")

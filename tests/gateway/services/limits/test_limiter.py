@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import time
 import uuid
 
 import pytest
@@ -47,8 +48,8 @@ async def test_redis_limiter_is_atomic_under_concurrency(redis_url: str) -> None
     buckets = [Bucket(f"{name}:r", "requests", 10, 1), Bucket(f"{name}:t", "tokens", 10_000, 5)]
     outcomes = await asyncio.gather(*(lim.hit(buckets, 60) for _ in range(50)))
     assert sum(o.allowed for o in outcomes) == 10
-    last = outcomes[-1]
-    await lim.adjust([f"{name}:t"], -20, last.window, 60)
+    admitted = next(o for o in outcomes if o.allowed)
+    await lim.adjust([f"{name}:t"], -20, admitted.entry, 60)
     await lim.flush()
     again = await lim.hit([Bucket(f"{name}:t", "tokens", 10_000, 0)], 60)
     assert again.counts == (30,)
@@ -72,6 +73,55 @@ async def test_fallback_when_redis_is_down() -> None:
     with pytest.raises(RateLimited) as info:
         await deny.hit(buckets, 60)
     assert info.value.code == "rate_limiter_unavailable"
+
+
+async def wait_until_late_in_window(window_s: int) -> None:
+    """Until 90 % of a clock window has passed (where a fixed window is about to start again)."""
+    await asyncio.sleep((window_s * 0.9 - time.time() % window_s) % window_s)
+
+
+@pytest.mark.parametrize("shared", [False, True], ids=["local", "redis"])
+async def test_no_window_edge_to_cross(shared: bool, redis_url: str) -> None:
+    """Full just before a clock window ends, still full just after it: the limit is over any ``window_s``."""
+    lim: LocalLimiter | RedisLimiter = RedisLimiter(lean(redis_url)) if shared else LocalLimiter()
+    buckets = [Bucket(f"k:{uuid.uuid4().hex}:r", "requests", 3, 1)]
+    await wait_until_late_in_window(3)
+    assert all([(await lim.hit(buckets, 3)).allowed for _ in range(3)])
+    await asyncio.sleep(0.6)  # past the clock window's end, well inside the sliding one
+    refused = await lim.hit(buckets, 3)
+    assert not refused.allowed and refused.counts == (3,) and 1.0 < refused.reset_s <= 3.0
+
+
+@pytest.mark.parametrize("shared", [False, True], ids=["local", "redis"])
+async def test_a_refusal_says_when_the_request_would_fit(shared: bool, redis_url: str) -> None:
+    lim: LocalLimiter | RedisLimiter = RedisLimiter(lean(redis_url)) if shared else LocalLimiter()
+    name = f"k:{uuid.uuid4().hex}:t"
+    small, big = [Bucket(name, "tokens", 100, 30)], [Bucket(name, "tokens", 100, 70)]
+    assert (await lim.hit(small, 60)).allowed
+    assert (await lim.hit(small, 60)).allowed
+    refused = await lim.hit(big, 60)  # 60 in the window: 70 more needs both earlier hits gone
+    assert not refused.allowed and refused.counts == (60,) and 59.0 < refused.reset_s <= 60.0
+    never = await lim.hit([Bucket(name, "tokens", 100, 500)], 60)
+    assert not never.allowed and never.reset_s == 60.0
+
+
+async def test_replicas_on_one_redis_admit_at_most_the_limit_in_any_window(redis_url: str) -> None:
+    """Two limiters (replicas), 20 per 2 s, 200 requests spread over 4 s across clock windows: at most 20 in
+    any 2 s (a fixed window admitted 40 within moments of its boundary)."""
+    replicas = [RedisLimiter(lean(redis_url)), RedisLimiter(lean(redis_url))]
+    buckets = [Bucket(f"k:{uuid.uuid4().hex}:r", "requests", 20, 1)]
+    admitted: list[tuple[float, float]] = []  # sent, answered: the check happened in between
+
+    async def one(i: int) -> None:
+        await asyncio.sleep(i * 0.02)
+        sent = time.time()
+        if (await replicas[i % 2].hit(buckets, 2)).allowed:
+            admitted.append((sent, time.time()))
+
+    await wait_until_late_in_window(2)
+    await asyncio.gather(*(one(i) for i in range(200)))
+    busiest = max(sum(1 for sent, done in admitted if start <= sent and done < start + 2) for start, _ in admitted)
+    assert busiest <= 20 and len(admitted) >= 20
 
 
 def test_duration_format() -> None:
