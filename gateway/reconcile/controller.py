@@ -205,6 +205,7 @@ class Reconciler:
             "version": self.version,
             "source": str(self.source) if self.source is not None else None,
             "resources": resources,
+            "draining": self.switch.draining(),
             "restart_required": list(restart_keys(self.running, self.desired)),
             "rejected": None if rejected is None else {"origin": rejected.origin, "errors": list(rejected.errors),
                                                        "at": rejected.at},

@@ -61,6 +61,11 @@ class Switch:
             task.add_done_callback(self._closing.discard)
         return previous
 
+    def draining(self) -> list[dict[str, int]]:
+        """Replaced generations still finishing their in-flight requests."""
+        return [{"generation": g.number, "in_flight": g.in_flight}
+                for g in sorted(self._retired, key=lambda g: g.number)]
+
     async def _close(self, generation: Generation, timeout_s: float) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(generation.drained.wait(), timeout_s)
