@@ -305,6 +305,9 @@ async def test_the_file_watch_applies_an_edit_and_reports_what_needs_a_restart(
         sims: tuple[ServerProcess, ServerProcess], served: Callable[..., tuple[ServerProcess, Path]]) -> None:
     gateway, directory = served(desired(sims, watch_s=0.2))
     edited = desired(sims, serve_from="b", watch_s=0.2)
+    edited["reconcile"]["expected_nodes"] = [{"name": "gpu", "labels": {"gpu": "a100"}}]
+    edited["backends"].append({"name": "dead", "base_url": "http://127.0.0.1:9/v1"})  # nothing listens there
+    edited["models"].append({"name": "sim-dead", "deployments": [{"backend": "dead"}]})
     write(directory, edited)
     (directory / "30-restart.yaml").write_text(yaml.safe_dump({"server": {"max_body_bytes": 4096}}))
     user = client_for(gateway, USER)
@@ -316,7 +319,15 @@ async def test_the_file_watch_applies_an_edit_and_reports_what_needs_a_restart(
     await eventually(served_by_b, within_s=10)
     report = state(gateway)
     assert report["restart_required"] == ["server.max_body_bytes"]
+    states = {(r["kind"], r["name"]): r for r in report["resources"]}
+    assert states[("node_labels", "gpu")]["state"] == "failed"
+    assert "no node plane" in states[("node_labels", "gpu")]["reason"]
+    assert states[("backend", "b")]["state"] == "ready" and states[("model", "sim-chat")]["state"] == "ready"
+    assert states[("backend", "dead")]["state"] == "failed" and "health check" in states[("backend", "dead")]["reason"]
+    assert states[("model", "sim-dead")]["state"] == "failed"
     metrics = httpx.get(f"{gateway.url}/metrics", timeout=10).text
+    assert 'llmops_resource_ready{kind="backend",name="dead"} 0.0' in metrics
+    assert 'llmops_resource_ready{kind="backend",name="b"} 1.0' in metrics
     assert "llmops_config_restart_required 1.0" in metrics
 
 
