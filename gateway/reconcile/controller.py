@@ -162,6 +162,7 @@ class Reconciler:
         self._stamp = self._files_stamp()
         self._metrics.config_applies.labels("applied" if change.changes else "unchanged").inc()
         self._metrics.config_restart_required.set(len(change.restart))
+        self._spawn(self.report())
         if change.changes or change.restart:
             self.root.log.info("config_applied", origin=origin, generation=self.generation,
                                changes=[f"{c.action} {c.kind}/{c.name}" for c in change.changes],
@@ -173,14 +174,21 @@ class Reconciler:
             self.rejected = Rejection(origin, errors)
             self._metrics.config_applies.labels("rejected").inc()
             self.root.log.error("config_rejected", origin=origin, errors=list(errors))
+            self._spawn(self.report())
         return Outcome(False, self.generation, errors=errors)
 
     async def _watch(self) -> None:
         while True:
             interval = self.running.reconcile.watch_interval_s
             await asyncio.sleep(interval or 1.0)
-            if interval == 0 or self.source is None:
-                continue
+            try:
+                await self._tick(watching=interval > 0 and self.source is not None)
+            except Exception as exc:  # a background loop: log it and keep watching
+                self.root.log.error("config_watch_failed", error=f"{type(exc).__name__}: {exc}")
+
+    async def _tick(self, *, watching: bool) -> None:
+        await self.report()  # keeps llmops_resource_ready current (health checks move it)
+        if watching:
             current = self._files_stamp()
             if current != self._stamp:
                 self._stamp = current

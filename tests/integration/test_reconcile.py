@@ -260,6 +260,8 @@ async def test_an_invalid_change_is_rejected_whole_with_its_errors_and_changes_n
     assert any("policy.modules.rotate.rego" in e for e in report["rejected"]["errors"])
     policy = [r for r in report["resources"] if r["kind"] == "policy"]
     assert policy and all(r["state"] == "failed" and "previous policy still runs" in r["reason"] for r in policy)
+    metrics = httpx.get(f"{gateway.url}/metrics", timeout=10).text
+    assert 'llmops_resource_ready{kind="policy",name="modules/rotate.rego"} 0.0' in metrics
     user = client_for(gateway, USER)
     reply = await user.chat.completions.create(model="sim-chat", messages=[{"role": "user", "content": "x"}])
     assert reply.system_fingerprint == "sim-a"  # untouched: still backend a, and the new key was not added
@@ -277,7 +279,6 @@ async def test_an_invalid_change_is_rejected_whole_with_its_errors_and_changes_n
     assert stale.status_code == 409 and stale.json()["error"]["param"] == "base"
     metrics = httpx.get(f"{gateway.url}/metrics", timeout=10).text
     assert 'llmops_config_applies_total{result="rejected"} 3.0' in metrics
-    assert 'llmops_resource_ready{kind="policy",name="modules/rotate.rego"} 0.0' in metrics
     assert "llmops_config_generation 1.0" in metrics
 
 
