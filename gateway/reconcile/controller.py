@@ -29,6 +29,7 @@ from gateway.wiring import Gateway, startup_message
 
 BUILD_ERRORS: tuple[type[BaseException], ...] = (ConfigError, PolicyLoadError, OSError, ValueError)
 HEALTH_WAIT_S = 2.0  # how long an apply waits for the new backends' first health check
+REPORT_EVERY_S = 5.0  # how often the watch loop refreshes llmops_resource_ready
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +71,7 @@ class Reconciler:
         self._lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stamp = self._files_stamp()
+        root.control = self  # the admin API's /admin/state (routes are built with it)
 
     @property
     def running(self) -> Settings:
@@ -86,7 +88,6 @@ class Reconciler:
         return f"{self.generation}-{digest(self.desired)[:16]}"
 
     def start(self) -> None:
-        self.root.control = self
         self.switch.swap(Generation(1, self.root, self._build(self.root)), self.running.reconcile.drain_timeout_s)
         self._metrics.config_generation.set(1)
         self._spawn(self._watch())
@@ -178,21 +179,24 @@ class Reconciler:
         return Outcome(False, self.generation, errors=errors)
 
     async def _watch(self) -> None:
+        reported = 0.0
         while True:
             interval = self.running.reconcile.watch_interval_s
-            await asyncio.sleep(interval or 1.0)
+            await asyncio.sleep(interval or REPORT_EVERY_S)
             try:
-                await self._tick(watching=interval > 0 and self.source is not None)
+                if time.monotonic() - reported >= REPORT_EVERY_S:
+                    reported = time.monotonic()
+                    await self.report()  # keeps llmops_resource_ready current (health checks move it)
+                if interval > 0 and self.source is not None:
+                    await self._reload_if_changed()
             except Exception as exc:  # a background loop: log it and keep watching
                 self.root.log.error("config_watch_failed", error=f"{type(exc).__name__}: {exc}")
 
-    async def _tick(self, *, watching: bool) -> None:
-        await self.report()  # keeps llmops_resource_ready current (health checks move it)
-        if watching:
-            current = self._files_stamp()
-            if current != self._stamp:
-                self._stamp = current
-                await self.reload("file")
+    async def _reload_if_changed(self) -> None:
+        current = self._files_stamp()
+        if current != self._stamp:
+            self._stamp = current
+            await self.reload("file")
 
     def _files_stamp(self) -> tuple[tuple[str, int, int], ...]:
         files = config_files(self.source) if self.source is not None else []
