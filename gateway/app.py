@@ -15,6 +15,7 @@ import asyncio
 import gc
 import importlib.metadata
 from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from starlette.requests import Request
@@ -24,6 +25,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from gateway.http import api_types as t
 from gateway.http.admin_keys import KeyAdmin, KeyQuery, NewKey, UsageQuery
 from gateway.http.admin_mcp import McpServerAdmin, NewMcpServer
+from gateway.http.admin_state import DesiredDiff, DesiredState, StateAdmin
 from gateway.http.conversations import ConversationsApi
 from gateway.http.front_door import Door, DoorRoute, FrontDoor
 from gateway.http.health import OPENMETRICS, HealthEndpoints
@@ -57,6 +59,7 @@ from gateway.http.responses_api.files import InputFiles
 from gateway.http.responses_api.state import ResponseState
 from gateway.http.stored_responses import StoredResponsesApi
 from gateway.http.vector_stores import VectorStoreApi
+from gateway.kernel.config import Settings
 from gateway.kernel.context import Principal
 from gateway.kernel.observability.exchange import RequestIds
 from gateway.kernel.schemas import (
@@ -77,6 +80,8 @@ from gateway.kernel.schemas import (
     VectorStoreFileCreate,
     VectorStoreSearch,
 )
+from gateway.reconcile.controller import Reconciler
+from gateway.reconcile.switch import Switch
 from gateway.services.mcp.credentials import PostgresCredentials
 from gateway.services.mcp.pins import PinnedDefinitions
 from gateway.wiring import STARTUP_ERRORS, Gateway, node_plane, startup_message
@@ -85,14 +90,27 @@ from middleware.tools.mcp.shared import registry_of
 from middleware.transport import AccessLogMiddleware, BodyLimitMiddleware, ErrorMiddleware, RequestIdMiddleware
 
 
-def build_app(gateway: Gateway, on_started: Callable[[], None] | None = None) -> ASGIApp:
+def build_app(gateway: Gateway, on_started: Callable[[], None] | None = None, *, source: Path | None = None,
+              prepare: Callable[[Settings], Settings] | None = None) -> ASGIApp:
+    """``source``: the config file or directory the reconcile loop watches (and SIGHUP re-reads);
+    ``prepare``: what ``serve`` does to every desired state before it is checked (command-line overrides)."""
     settings = gateway.settings
-    router = Router(routes=[], redirect_slashes=False)
-    app: ASGIApp = BodyLimitMiddleware(router, settings.server.max_body_bytes)
+    switch = Switch()
+    app: ASGIApp = BodyLimitMiddleware(switch, settings.server.max_body_bytes)
     app = ErrorMiddleware(app, gateway.log, envelopes={"/v1/messages": anthropic_body})
     app = AccessLogMiddleware(app, gateway.log, gateway.metrics, enabled=settings.server.access_log)
     app = RequestIdMiddleware(app, RequestIds(), settings.server.request_id_header)
-    return Lifespan(app, gateway, router, on_started)
+    reconciler = Reconciler(gateway, switch, route_table, source, prepare or _as_is)
+    return Lifespan(app, gateway, reconciler, on_started)
+
+
+def route_table(gateway: Gateway) -> ASGIApp:
+    """One generation's routes (``gateway/reconcile/switch.py`` swaps them whole)."""
+    return Router(routes=list(routes(gateway)), redirect_slashes=False)
+
+
+def _as_is(settings: Settings) -> Settings:
+    return settings
 
 
 class Lifespan:
@@ -100,11 +118,11 @@ class Lifespan:
     shutdown. A known startup failure (a config key, a policy file, a store) is reported as one line
     (``gateway.startup_error``, and uvicorn's ``startup.failed`` message) instead of a traceback."""
 
-    def __init__(self, app: ASGIApp, gateway: Gateway, router: Router,
+    def __init__(self, app: ASGIApp, gateway: Gateway, reconciler: Reconciler,
                  on_started: Callable[[], None] | None) -> None:
         self.app = app
         self._gateway = gateway
-        self._router = router
+        self._reconciler = reconciler
         self._on_started = on_started
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -120,7 +138,7 @@ class Lifespan:
             await gateway.aclose()
             await send({"type": "lifespan.startup.failed", "message": gateway.startup_error})
             return
-        self._router.routes.extend(routes(gateway))
+        self._reconciler.start()
         _settle_heap()
         flusher = asyncio.create_task(_flush_logs(gateway))
         await send({"type": "lifespan.startup.complete"})
@@ -128,6 +146,7 @@ class Lifespan:
             self._on_started()
         await receive()  # lifespan.shutdown
         flusher.cancel()
+        await self._reconciler.aclose()
         await gateway.aclose()
         await send({"type": "lifespan.shutdown.complete"})
 
@@ -332,7 +351,25 @@ def _admin(door: FrontDoor, gateway: Gateway) -> list[DoorRoute]:
 
         out.append(door.json("/admin/usage", "GET", _admin_door("/admin/usage"), usage,
                              Api("Usage and spend per key and tenant", query=UsageQuery, reply=t.Usage)))
-    return out + _admin_mcp(door, gateway)
+    return out + _admin_mcp(door, gateway) + _admin_state(door, gateway)
+
+
+def _admin_state(door: FrontDoor, gateway: Gateway) -> list[DoorRoute]:
+    """Desired state, reconciled live (``gateway/reconcile``): report, apply, diff."""
+    if gateway.control is None:
+        return []
+    state = StateAdmin(gateway.control)
+    one, diff = "/admin/state", "/admin/state/diff"
+    return [
+        door.json(one, "GET", _admin_door(one), state.show,
+                  Api("The running configuration: each resource's state, settings awaiting a restart",
+                      reply=t.Document)),
+        door.json(one, "PUT", _admin_door(one), state.apply,
+                  Api("Apply a desired state live (rejected whole, with every error, when invalid)",
+                      body=DesiredState, reply=t.Document, errors=(409,))),
+        door.json(diff, "POST", _admin_door(diff), state.diff,
+                  Api("What a desired state would change", body=DesiredDiff, reply=t.Document)),
+    ]
 
 
 def _admin_mcp(door: FrontDoor, gateway: Gateway) -> list[DoorRoute]:
@@ -380,7 +417,7 @@ def _mcp(door: FrontDoor, gateway: Gateway) -> list[DoorRoute]:
     endpoint = McpEndpoint(McpTools(direct_tools(services)), version=_version(),
                            max_body_bytes=s.server.max_body_bytes,
                            loopback_only=not services.needs.identity and loopback(s.server.host))
-    gateway.resources.push_async_callback(endpoint.aclose)
+    gateway.composition.push_async_callback(endpoint.aclose)
     mcp = Door("key", "tool_call", "mcp", limited=True, errors=jsonrpc_body)
     return [door.raw("/mcp", "POST", mcp, endpoint.handle,
                      Api("The gateway's tools as an MCP server (streamable HTTP, stateless: JSON-RPC 2.0 in, "

@@ -71,5 +71,6 @@ def policy_problems(settings: Settings) -> list[str]:
     try:
         make_evaluator(policy)
     except PolicyLoadError as exc:
-        return [f"policy.paths: {' '.join(str(exc).split())}"]
+        text = " ".join(str(exc).split())
+        return [text if text.startswith("policy.") else f"policy.paths: {text}"]
     return []

@@ -16,6 +16,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "openapi": ("gateway.commands.openapi", "print the gateway's API description (OpenAPI 3.1)"),
     "ingest": ("gateway.commands.ingest", "load files into a vector store (chunk, embed, index)"),
     "keys": ("gateway.commands.keys", "create, list, revoke and rotate virtual keys (admin API)"),
+    "apply": ("gateway.commands.apply", "apply a desired state to a running gateway, live (admin API)"),
+    "diff": ("gateway.commands.diff", "show what applying a desired state would change (admin API)"),
     "policy": ("gateway.commands.policy", "test and explain the Rego policies"),
     "usage": ("gateway.commands.usage", "usage and spend per key and tenant (admin API)"),
     "node": ("executors.node.cli", "run a data-plane node agent (or build its sandbox image)"),

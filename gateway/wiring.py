@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,7 +27,7 @@ from gateway.embedded import config_dir
 from gateway.http.responses_api.files import InputFiles
 from gateway.http.responses_api.state import ResponseState as History
 from gateway.http.responses_api.worker import BackgroundWorker
-from gateway.kernel.chain import Handler, compose
+from gateway.kernel.chain import ChainNeeds, Handler, compose
 from gateway.kernel.config import BackendSettings, ConfigError, Settings
 from gateway.kernel.config.sections.policy import PolicySettings
 from gateway.kernel.context import Reply, RequestContext
@@ -67,6 +68,7 @@ from routers.scheduler.scheduler import Scheduler
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
 
+    from gateway.http.admin_state import StateControl
     from gateway.services.stores.postgres import Postgres
     from gateway.services.stores.resp import RespClient
 
@@ -103,21 +105,17 @@ class LazyPostgres:
             await self._pool.aclose()
 
 
-async def build_services(settings: Settings, log: JsonLog, metrics: Metrics, resources: AsyncExitStack) -> Services:
+async def build_services(settings: Settings, log: JsonLog, metrics: Metrics, resources: AsyncExitStack,
+                         postgres: LazyPostgres | None = None) -> Services:
     needs = needs_of(settings.chain)
     redis_client = _redis(settings, resources)
     resp = _resp(settings, resources)
-    postgres = LazyPostgres(settings, resources)
+    postgres = postgres or LazyPostgres(settings, resources)
     authenticator = Authenticator(settings.auth, await _key_store(settings, postgres),
                                   KeyHasher(settings.auth.pepper.get_secret_value().encode()
                                             if settings.auth.pepper else None))
     ledger, limiter = await _limits(settings, log, redis_client, resp, resources) if needs.limits else (None, None)
-    asks = needs.request_policy or needs.tool_policy
-    engine = _policy(settings.policy, log, resources) if asks else None
-    spend_of = ledger.spend_of if ledger is not None else None
-    region = settings.policy.region
-    gate = PolicyGate(engine if needs.request_policy else None, region, spend_of)
-    tool_gate = PolicyGate(engine, region, spend_of)
+    gate, tool_gate = _gates(settings, needs, log, resources, ledger)
     embedder = make_embedder(settings.rag.embeddings)
     resources.push_async_callback(embedder.aclose)
     def ingest_failed(store_id: str, file_id: str, reason: str) -> None:
@@ -134,6 +132,29 @@ async def build_services(settings: Settings, log: JsonLog, metrics: Metrics, res
                         tool_gate, embedder, vector_stores, scheduler, responses, mcp_credentials, mcp_guard)
     _mcp_servers(services, postgres, resources)
     return services
+
+
+def respawn_services(running: Services, settings: Settings, postgres: LazyPostgres,
+                     resources: AsyncExitStack) -> Services:
+    """The services of a configuration applied live: what its live sections feed (static keys, the policy,
+    MCP servers) is built anew, owned by ``resources``; every other service (stores, limits, the scheduler, and any
+    service added later) is the running one, carried over unchanged."""
+    auth = running.authenticator
+    authenticator = Authenticator(settings.auth, auth.store, auth.hasher)
+    gate, tool_gate = _gates(settings, running.needs, running.log, resources, running.ledger)
+    services = replace(running, settings=settings, authenticator=authenticator, gate=gate, tool_gate=tool_gate)
+    _mcp_servers(services, postgres, resources)
+    return services
+
+
+def _gates(settings: Settings, needs: ChainNeeds, log: JsonLog, resources: AsyncExitStack,
+           ledger: SpendLedger | None) -> tuple[PolicyGate, PolicyGate]:
+    """The request gate and the tool gate, over one policy engine (none when the chain asks no policy)."""
+    asks = needs.request_policy or needs.tool_policy
+    engine = _policy(settings.policy, log, resources) if asks else None
+    spend_of = ledger.spend_of if ledger is not None else None
+    region = settings.policy.region
+    return PolicyGate(engine if needs.request_policy else None, region, spend_of), PolicyGate(engine, region, spend_of)
 
 
 def _mcp_servers(services: Services, postgres: LazyPostgres, resources: AsyncExitStack) -> None:
@@ -221,7 +242,7 @@ def make_evaluator(settings: PolicySettings) -> Evaluator:
         return OpaEvaluator(settings.opa_url, settings.decision, settings.opa_timeout_ms)
     from gateway.services.policy.rego import RegoEvaluator
 
-    return RegoEvaluator(resolve_paths(settings.paths), settings.decision)
+    return RegoEvaluator(resolve_paths(settings.paths), settings.decision, settings.modules, settings.data)
 
 
 def _policy(settings: PolicySettings, log: JsonLog, resources: AsyncExitStack) -> PolicyService:
@@ -275,7 +296,11 @@ async def _scheduler(settings: Settings, log: JsonLog, client: aioredis.Redis | 
 
 
 class Gateway:
-    """One gateway process's request path, built by ``start`` and closed by ``aclose``."""
+    """One gateway process's request path, built by ``start`` and closed by ``aclose``.
+
+    ``resources`` holds the services; ``composition`` what one configuration's request path owns (backends,
+    health checks, route resources). ``successor`` builds the request path of a new configuration over the
+    same services (applied live, ``gateway/reconcile``); ``retire`` closes a replaced one's own parts."""
 
     def __init__(self, settings: Settings, log: JsonLog, metrics: Metrics,
                  backend_factory: BackendFactory | None = None) -> None:
@@ -284,27 +309,56 @@ class Gateway:
         self.metrics = metrics
         self.backend_factory = backend_factory
         self.resources = AsyncExitStack()
+        self.composition = AsyncExitStack()
         self.backends: dict[str, Backend] = {}
         self.registry = ModelRegistry({}, {})
         self.handler: Handler = _not_started
         self.services: Services | None = None
         self.startup_error: str | None = None  # set when ``start`` failed for a known reason
+        self.health: HealthChecker | None = None
+        self.control: StateControl | None = None  # the reconcile loop, once started (``gateway/reconcile``)
+        self._postgres: LazyPostgres | None = None
 
     async def start(self) -> None:
+        self._postgres = LazyPostgres(self.settings, self.resources)
+        self.services = services = await build_services(self.settings, self.log, self.metrics, self.resources,
+                                                        self._postgres)
+        await self.compose(services)
+        self._serve_background(services)
+
+    async def compose(self, services: Services) -> None:
+        """Backends, models, health checks, the chain and the router of ``self.settings``."""
         s = self.settings
-        self.services = services = await build_services(s, self.log, self.metrics, self.resources)
         for b in s.backends:
             backend = (self.backend_factory or make_backend)(b, self.metrics)
             self.backends[b.name] = backend
-            self.resources.push_async_callback(backend.aclose)
+            self.composition.push_async_callback(backend.aclose)
         self.registry = ModelRegistry.from_settings(s, self.backends, self.metrics.circuit_state.labels)
-        health = HealthChecker(self.registry, s.routing.health.interval_s, self.metrics)
-        await self.resources.enter_async_context(health)
+        self.health = HealthChecker(self.registry, s.routing.health.interval_s, self.metrics)
+        await self.composition.enter_async_context(self.health)
         stages = [build_stage(name, services) for name in s.chain]
         router = Router(self.registry, s.routing, self.metrics, gate=services.gate)
         self.handler = compose(stages, router)
-        self._serve_background(services)
         self.log.info("gateway_started", backends=len(self.backends), models=len(s.models), chain=list(s.chain))
+
+    async def successor(self, settings: Settings) -> Gateway:
+        """The request path of ``settings`` over this gateway's services; raises (closing what it built)
+        when a part cannot be built: a policy that does not compile, a backend type, a tool."""
+        assert self.services is not None and self._postgres is not None, "successor of a started gateway"
+        new = Gateway(settings, self.log, self.metrics, self.backend_factory)
+        new._postgres, new.control = self._postgres, self.control
+        try:
+            new.services = respawn_services(self.services, settings, self._postgres, new.composition)
+            await new.compose(new.services)
+        except BaseException:
+            await new.aclose()
+            raise
+        return new
+
+    async def retire(self) -> None:
+        """Close what this configuration's request path owns (a successor's respawned services included;
+        the services it shares stay with the gateway that started them)."""
+        await self.composition.aclose()
 
     def _serve_background(self, services: Services) -> None:
         """Run background responses in this process: from the start when the database is a configured
@@ -318,6 +372,7 @@ class Gateway:
         self.resources.push_async_callback(state.aclose)
 
     async def aclose(self) -> None:
+        await self.composition.aclose()
         await self.resources.aclose()
         self.log.flush()
 

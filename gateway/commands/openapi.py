@@ -13,11 +13,13 @@ import os
 import sys
 from typing import Any
 
-from gateway.app import description, routes
+from gateway.app import description, route_table, routes
 from gateway.embedded import default_config
 from gateway.kernel.config import ConfigError, Settings, load_settings, settings_from_mapping
 from gateway.kernel.observability.logging import JsonLog
 from gateway.kernel.observability.metrics import Metrics
+from gateway.reconcile.controller import Reconciler
+from gateway.reconcile.switch import Switch
 from gateway.wiring import STARTUP_ERRORS, Gateway, startup_message
 
 
@@ -49,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
 
 async def _describe(settings: Settings) -> dict[str, Any]:
     gateway = Gateway(settings, JsonLog(sys.stderr.buffer, level="error"), Metrics())
+    Reconciler(gateway, Switch(), route_table, None, lambda desired: desired)  # /admin/state, as serve has it
     try:
         await gateway.start()
         return description(gateway, routes(gateway))

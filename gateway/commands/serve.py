@@ -6,6 +6,7 @@ import argparse
 import os
 import signal
 import sys
+from pathlib import Path
 
 from gateway.app import build_app
 from gateway.checks import check
@@ -19,7 +20,8 @@ from gateway.wiring import Gateway
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", "-c", default=os.environ.get("LLMOPS_CONFIG"),
-                        help="YAML configuration (default: $LLMOPS_CONFIG, else embedded defaults)")
+                        help="YAML configuration, or a directory of YAML files merged in name order (default: "
+                        "$LLMOPS_CONFIG, else embedded defaults); watched and applied live on change and SIGHUP")
     parser.add_argument("--host", help="listen address (overrides server.host)")
     parser.add_argument("--port", type=int, help="listen port, 0 for any free one (overrides server.port)")
 
@@ -57,10 +59,14 @@ def _exit_on_sigterm(signum: int, frame: object) -> None:
 
 
 def _serve(settings: Settings, args: argparse.Namespace, *, embedded: bool) -> int:
-    server = settings.server.model_copy(
-        update={k: v for k, v in {"host": args.host, "port": args.port}.items() if v is not None}
-    )
-    settings = check(settings.model_copy(update={"server": server}))
+    overrides = {k: v for k, v in {"host": args.host, "port": args.port}.items() if v is not None}
+
+    def prepare(desired: Settings) -> Settings:
+        """The command line wins over every desired state (the file's, reloaded ones, the admin API's)."""
+        return desired.model_copy(update={"server": desired.server.model_copy(update=overrides)})
+
+    settings = check(prepare(settings))
+    server = settings.server
     try:
         sock = bind(server.host, server.port)
     except OSError as exc:
@@ -69,7 +75,8 @@ def _serve(settings: Settings, args: argparse.Namespace, *, embedded: bool) -> i
     bridge_stdlib(log, "warning")
     gateway = Gateway(settings, log, Metrics())
     host, port = sock.getsockname()[:2]
-    app = build_app(gateway, on_started=lambda: _announce(f"http://{host}:{port}", settings, embedded))
+    app = build_app(gateway, on_started=lambda: _announce(f"http://{host}:{port}", settings, embedded),
+                    source=None if embedded else Path(args.config), prepare=prepare)
     try:
         serve(app, sock, graceful_shutdown_s=server.graceful_shutdown_s)
     except SystemExit:  # uvicorn exits (3) when the lifespan startup failed

@@ -19,6 +19,7 @@ from gateway.http.messages.errors import anthropic_body
 from gateway.kernel.config import settings_from_mapping
 from gateway.kernel.observability.logging import JsonLog
 from gateway.kernel.observability.metrics import Metrics
+from gateway.reconcile.switch import Switch
 from gateway.wiring import Gateway
 
 KEY, ADMIN = "sk-route-table-user-0123456789", "sk-route-table-admin-0123456789"
@@ -36,7 +37,12 @@ MODES = {"key", "admin", "node", "none"}
 
 def route_table(app: Any) -> list[Any]:
     while not isinstance(app, Router):
-        app = app.app  # down through the transport middlewares
+        # down through the transport middlewares, then the switch's current generation
+        if isinstance(app, Switch):
+            assert app.current is not None, "the route table is built on lifespan startup"
+            app = app.current.app
+        else:
+            app = app.app
     return list(app.routes)
 
 

@@ -25,8 +25,42 @@ def load_settings(path: str | Path | None, environ: Mapping[str, str] | None = N
     env = os.environ if environ is None else environ
     raw: Any = {}
     if path is not None:
-        raw = _read_yaml(Path(path))
+        raw = read_desired(Path(path))
     return settings_from_mapping(raw, env)
+
+
+def config_files(path: Path) -> list[Path]:
+    """The YAML files of a configuration: ``path`` itself, or a directory's ``*.yaml``/``*.yml`` by name."""
+    if not path.is_dir():
+        return [path]
+    return sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+
+
+def read_desired(path: Path) -> Any:
+    """The raw document of a file, or of a directory's YAML files merged in name order: mappings merge
+    key by key, lists concatenate (each file adds its backends, models, keys...), other values are replaced."""
+    if not path.is_dir():
+        return _read_yaml(path)
+    merged: Any = {}
+    for file in config_files(path):
+        part = _read_yaml(file)
+        if part is None:
+            continue
+        if not isinstance(part, dict):
+            raise ConfigError(f"{file}: the configuration must be a mapping")
+        merged = merge(merged, part)
+    return merged
+
+
+def merge(base: Any, over: Any) -> Any:
+    if isinstance(base, dict) and isinstance(over, dict):
+        out = dict(base)
+        for key, value in over.items():
+            out[key] = merge(base[key], value) if key in base else value
+        return out
+    if isinstance(base, list) and isinstance(over, list):
+        return [*base, *over]
+    return over
 
 
 def settings_from_mapping(raw: Any, environ: Mapping[str, str] | None = None) -> Settings:

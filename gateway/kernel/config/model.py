@@ -13,6 +13,7 @@ from gateway.kernel.config.sections.limits import LimitsSettings
 from gateway.kernel.config.sections.mcp import McpSettings
 from gateway.kernel.config.sections.policy import PolicySettings
 from gateway.kernel.config.sections.rag import RagSettings
+from gateway.kernel.config.sections.reconcile import ReconcileSettings
 from gateway.kernel.config.sections.responses import ResponsesSettings
 from gateway.kernel.config.sections.routing import RoutingSettings
 from gateway.kernel.config.sections.stores import PostgresSettings, RedisSettings
@@ -114,34 +115,38 @@ class Settings(Section):
     routing: RoutingSettings = RoutingSettings()
     tools: ToolsSettings = ToolsSettings()
     mcp: McpSettings = McpSettings()
+    reconcile: ReconcileSettings = ReconcileSettings()
 
     @model_validator(mode="after")
     def _cross_references(self) -> Settings:
-        _unique("backends", [b.name for b in self.backends])
-        _unique("models", [n for m in self.models for n in (m.name, *m.aliases)])
-        _unique("chain", list(self.chain))
+        """Every broken reference at once (one per line), so a rejected change lists all its errors."""
+        found = _unique("backends", [b.name for b in self.backends])
+        found += _unique("models", [n for m in self.models for n in (m.name, *m.aliases)])
+        found += _unique("chain", list(self.chain))
+        found += _unique("auth.static_keys", [k.key_id for k in self.auth.static_keys])
+        found += _unique("mcp.servers", [s.name for s in self.mcp.servers])
         backends = {b.name for b in self.backends}
         for i, backend in enumerate(self.backends):
             if backend.responses == "native" and backend.type != "openai":
-                raise ValueError(f"backends.{i}.responses: native needs type openai (not {backend.type!r})")
+                found.append(f"backends.{i}.responses: native needs type openai (not {backend.type!r})")
+        known = ", ".join(sorted(backends)) or "none"
         for i, model in enumerate(self.models):
-            for j, dep in enumerate(model.deployments):
-                if dep.backend not in backends:
-                    known = ", ".join(sorted(backends)) or "none"
-                    raise ValueError(
-                        f"models.{i}.deployments.{j}.backend: unknown backend {dep.backend!r} (known: {known})"
-                    )
+            found += [f"models.{i}.deployments.{j}.backend: unknown backend {dep.backend!r} (known: {known})"
+                      for j, dep in enumerate(model.deployments) if dep.backend not in backends]
         names = {n for m in self.models for n in (m.name, *m.aliases)}
         for source, targets in self.routing.fallbacks.items():
-            for name in (source, *targets):
-                if name not in names:
-                    raise ValueError(f"routing.fallbacks.{source}: unknown model {name!r}")
+            found += [f"routing.fallbacks.{source}: unknown model {name!r}"
+                      for name in (source, *targets) if name not in names]
+        if found:
+            raise ValueError("\n".join(found))
         return self
 
 
-def _unique(key: str, names: list[str]) -> None:
+def _unique(key: str, names: list[str]) -> list[str]:
     seen: set[str] = set()
+    found = []
     for name in names:
         if name in seen:
-            raise ValueError(f"{key}: duplicate name {name!r}")
+            found.append(f"{key}: duplicate name {name!r}")
         seen.add(name)
+    return found

@@ -70,6 +70,20 @@ class Metrics:
             "llmops_model_ready", "1 while the model has at least one answering deployment (at the last /readyz).",
             ["model"], registry=r,
         )
+        # Declarative state reconciled live (issue 14).
+        self.resource_ready = Gauge(
+            "llmops_resource_ready", "1 while a declared resource is ready, 0 when it failed (at the last look: "
+            "/admin/state, or the reconcile loop's).", ["kind", "name"], registry=r,
+        )
+        self.config_generation = Gauge(
+            "llmops_config_generation", "The configuration generation new requests run on.", registry=r
+        )
+        self.config_applies = Counter(
+            "llmops_config_applies", "Desired states handed to the reconcile loop, by result.", ["result"], registry=r
+        )
+        self.config_restart_required = Gauge(
+            "llmops_config_restart_required", "Changed settings that only a restart applies.", registry=r
+        )
 
     def exposition(self) -> bytes:
         text: bytes = generate_openmetrics(self.registry)  # type: ignore[no-untyped-call]

@@ -34,8 +34,17 @@ def stamp(files: Iterable[Path]) -> Stamp:
     return tuple(out)
 
 
-def compile_engine(files: Iterable[Path]) -> regorus.Engine:
+def compile_engine(files: Iterable[Path], modules: Mapping[str, str] | None = None,
+                   data: Mapping[str, Any] | None = None) -> regorus.Engine:
+    """The files, then inline ``modules`` (name → Rego) and ``data``; ``PolicyLoadError`` names the culprit."""
     engine = regorus.Engine()
+    for name, source in (modules or {}).items():
+        try:
+            engine.add_policy(name, source)
+        except (RuntimeError, ValueError) as exc:
+            raise PolicyLoadError(f"policy.modules.{name}: {compile_error(exc)}") from exc
+    if data:
+        engine.add_data_json(orjson.dumps(dict(data)).decode())
     for f in files:
         try:
             if f.suffix == ".rego":
@@ -43,8 +52,17 @@ def compile_engine(files: Iterable[Path]) -> regorus.Engine:
             else:
                 engine.add_data_json(f.read_text(encoding="utf-8"))
         except (RuntimeError, OSError, ValueError) as exc:
-            raise PolicyLoadError(f"{f}: {exc}".splitlines()[0]) from exc
+            raise PolicyLoadError(f"{f}: {compile_error(exc)}") from exc
     return engine
+
+
+def compile_error(exc: BaseException) -> str:
+    """regorus' message in one line: where (``--> file:line:col``) and what (``error: ...``), no backtrace."""
+    text = str(exc).split("Stack backtrace")[0]
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    where = [line[3:].strip() for line in lines if line.startswith("-->")]
+    what = [line for line in lines if line.startswith("error:")]
+    return " ".join([*where[:1], *what[:1]]) or (lines[0] if lines else type(exc).__name__)
 
 
 def rule_path(decision: str) -> str:
@@ -53,14 +71,17 @@ def rule_path(decision: str) -> str:
 
 
 class RegoEvaluator:
-    def __init__(self, paths: Iterable[str], decision: str) -> None:
+    def __init__(self, paths: Iterable[str], decision: str, modules: Mapping[str, str] | None = None,
+                 data: Mapping[str, Any] | None = None) -> None:
         self._paths = tuple(paths)
+        self._modules = dict(modules or {})
+        self._data = dict(data or {})
         self.rule = rule_path(decision)
         files = policy_files(self._paths)
-        if not any(f.suffix == ".rego" for f in files):
-            raise PolicyLoadError(f"no .rego files under {', '.join(self._paths)}")
+        if not self._modules and not any(f.suffix == ".rego" for f in files):
+            raise PolicyLoadError(f"no .rego files under {', '.join(self._paths) or '(no paths)'}")
         self._stamp = stamp(files)
-        self.engine = compile_engine(files)
+        self.engine = compile_engine(files, self._modules, self._data)
 
     async def evaluate(self, document: Mapping[str, Any]) -> Any:
         """The decision rule's value, or ``None`` when undefined. Synchronous inside: ~20 µs."""
@@ -80,7 +101,7 @@ class RegoEvaluator:
         if current == self._stamp:
             return False
         self._stamp = current
-        self.engine = compile_engine(files)
+        self.engine = compile_engine(files, self._modules, self._data)
         return True
 
     async def aclose(self) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -16,6 +16,11 @@ class PolicySettings(Section):
     paths: tuple[str, ...] = Field(
         ("config/policies",), description="Directories (or files) of *.rego and *.json data for the embedded engine."
     )
+    modules: dict[str, str] = Field(
+        default_factory=dict, description="Rego modules given inline (name → source), compiled with the files "
+        "under paths; how `llmops apply` ships a policy to a gateway that cannot read the caller's files.",
+    )
+    data: dict[str, Any] = Field(default_factory=dict, description="Policy data given inline (merged into data).")
     decision: str = Field("llmops/authz/decision", description="Rule path of the decision document.")
     opa_url: str | None = Field(None, pattern=r"^https?://", description="Base URL of the remote OPA.")
     opa_timeout_ms: int = Field(250, ge=1)

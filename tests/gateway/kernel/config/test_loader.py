@@ -91,3 +91,29 @@ def test_native_responses_need_an_openai_backend() -> None:
     assert settings_from_mapping({"backends": [native]}, {}).backends[0].responses == "native"
     with pytest.raises(ConfigError, match=r"backends.0.responses: native needs type openai"):
         settings_from_mapping({"backends": [{**native, "type": "anthropic"}]}, {})
+
+
+def test_a_directory_merges_its_yaml_files_in_name_order(tmp_path: Path) -> None:
+    (tmp_path / "20-more.yaml").write_text("backends: [{name: b, base_url: 'http://b/v1'}]\nserver: {port: 9002}\n")
+    (tmp_path / "10-base.yml").write_text("backends: [{name: a, base_url: 'http://a/v1'}]\n"
+                                          "server: {port: 9001, host: 127.0.0.2}\n")
+    (tmp_path / "notes.txt").write_text("not configuration")
+    settings = load_settings(tmp_path, {})
+    assert [b.name for b in settings.backends] == ["a", "b"]  # lists concatenate
+    assert (settings.server.host, settings.server.port) == ("127.0.0.2", 9002)  # mappings merge, later wins
+
+
+def test_a_directory_file_that_is_not_a_mapping_is_named(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text("- just\n- a list\n")
+    with pytest.raises(ConfigError, match=r"a\.yaml: the configuration must be a mapping"):
+        load_settings(tmp_path, {})
+
+
+def test_every_broken_reference_is_listed_at_once() -> None:
+    models = [{"name": "m", "deployments": [{"backend": "x"}]}, {"name": "n", "deployments": [{"backend": "y"}]}]
+    with pytest.raises(ConfigError) as caught:
+        settings_from_mapping({"backends": [BACKEND], "models": models}, {})
+    assert str(caught.value).splitlines() == [
+        "models.0.deployments.0.backend: unknown backend 'x' (known: a)",
+        "models.1.deployments.0.backend: unknown backend 'y' (known: a)",
+    ]

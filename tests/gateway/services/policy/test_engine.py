@@ -101,3 +101,18 @@ def test_document_from_context() -> None:
     assert d["version"] == "llmops.policy/v1" and d["action"] == "chat"
     assert d["resource"]["tools"] == ["f"] and d["context"]["region"] == "eu" and d["subject"]["tenant"] == ""
     assert tool_names([{"name": "x"}, "junk", {"type": "web_search"}]) == ["x", "web_search"]
+
+
+def test_a_module_that_does_not_compile_is_one_line_naming_it() -> None:
+    with pytest.raises(PolicyLoadError) as caught:
+        RegoEvaluator((), "llmops/authz/decision", {"bad.rego": "package p\n\nthis is not rego\n"})
+    message = str(caught.value)
+    assert message.startswith("policy.modules.bad.rego: bad.rego:3:1 error:")
+    assert "\n" not in message and "backtrace" not in message.lower()
+
+
+def test_inline_modules_and_data_decide() -> None:
+    rule = "package llmops.authz\n\ndecision := {\"allow\": input.model in data.open}\n"
+    evaluator = RegoEvaluator((), "llmops/authz/decision", {"inline.rego": rule}, {"open": ["m"]})
+    assert evaluator.evaluate_now({"model": "m"}) == {"allow": True}
+    assert evaluator.evaluate_now({"model": "x"}) == {"allow": False}
