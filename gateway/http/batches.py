@@ -28,8 +28,8 @@ class BatchesApi:
 
     async def create(self, request: Request, principal: Principal | None) -> Any:
         body = parse_object(await request.body())
-        typed = validate(body, BatchCreate)
         metadata = v.metadata(body["metadata"]) if body.get("metadata") is not None else None
+        typed = validate(body, BatchCreate)
         file_id = v.object_id(v.clean_text(typed.input_file_id, "input_file_id"), "File object")
         return await self._service.create(tenant_of(principal), caller_record(principal), file_id, typed.endpoint,
                                           typed.completion_window, metadata)

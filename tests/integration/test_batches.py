@@ -159,9 +159,9 @@ def test_a_10000_line_chat_batch_completes_with_every_custom_id_exactly_once(gat
 
 def test_embeddings_and_responses_lines(gateway: ServerProcess) -> None:
     c = client(gateway)
-    embed = [{"custom_id": f"e{n}", "method": "POST", "url": "/v1/embeddings",
+    embed: list[dict[str, Any]] = [{"custom_id": f"e{n}", "method": "POST", "url": "/v1/embeddings",
               "body": {"model": "sim-embed", "input": f"text {n}"}} for n in range(5)]
-    responses = [{"custom_id": f"r{n}", "method": "POST", "url": "/v1/responses",
+    responses: list[dict[str, Any]] = [{"custom_id": f"r{n}", "method": "POST", "url": "/v1/responses",
                   "body": {"model": "sim-chat", "input": f"hello {n}"}} for n in range(5)]
     for items, endpoint, schema in ((embed, "/v1/embeddings", "CreateEmbeddingResponse"),
                                     (responses, "/v1/responses", "Response")):
@@ -299,7 +299,7 @@ def test_cancel_mid_batch(gateway: ServerProcess, slow: None) -> None:
 
 def test_two_replicas_share_a_batch_and_a_sigkilled_one_loses_nothing(
         start_gateway: GatewayFactory, start_sim: SimFactory, postgres_dsn: str, rules: Path) -> None:
-    sim = start_sim("--name", "batches-replicas", "--ttft-ms", "5")
+    sim = start_sim("--name", "batches-replicas", "--ttft-ms", "20")
     shared = new_database(postgres_dsn, "batches_replicas")
     config = gateway_config(sim.url, shared, rules, chunk_lines=100, concurrency=8)
     doomed, survivor = start_gateway(config), start_gateway(config)

@@ -8,6 +8,7 @@ MIGRATIONS: tuple[str, ...] = (
     """
     CREATE TABLE llmops_batches (
         id text PRIMARY KEY,
+        seq bigserial NOT NULL,
         tenant text NOT NULL,
         caller jsonb,
         endpoint text NOT NULL,
@@ -26,7 +27,7 @@ MIGRATIONS: tuple[str, ...] = (
         completed integer NOT NULL DEFAULT 0,
         failed integer NOT NULL DEFAULT 0
     );
-    CREATE INDEX llmops_batches_by_tenant ON llmops_batches (tenant, created_at DESC, id DESC);
+    CREATE INDEX llmops_batches_by_tenant ON llmops_batches (tenant, seq DESC);
     CREATE TABLE llmops_batch_results (
         batch_id text NOT NULL REFERENCES llmops_batches (id) ON DELETE CASCADE,
         custom_id text NOT NULL,

@@ -68,12 +68,12 @@ async def get(conn: Connection, batch_id: str, tenant: str | None = None, *, loc
 async def page(conn: Connection, tenant: str, limit: int, after: str | None) -> list[BatchRow]:
     if after is None:
         cur = await conn.execute(f"SELECT {_COLUMNS} FROM llmops_batches WHERE tenant = %s "
-                                 "ORDER BY created_at DESC, id DESC LIMIT %s", (tenant, limit))
+                                 "ORDER BY seq DESC LIMIT %s", (tenant, limit))
     else:
         cur = await conn.execute(
-            f"SELECT {_COLUMNS} FROM llmops_batches WHERE tenant = %s AND (created_at, id) < "
-            "(SELECT created_at, id FROM llmops_batches WHERE tenant = %s AND id = %s) "
-            "ORDER BY created_at DESC, id DESC LIMIT %s", (tenant, tenant, after, limit))
+            f"SELECT {_COLUMNS} FROM llmops_batches WHERE tenant = %s AND seq < "
+            "(SELECT seq FROM llmops_batches WHERE tenant = %s AND id = %s) "
+            "ORDER BY seq DESC LIMIT %s", (tenant, tenant, after, limit))
     return [_row(r) for r in await cur.fetchall()]
 
 
