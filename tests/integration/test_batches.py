@@ -314,3 +314,20 @@ def test_two_replicas_share_a_batch_and_a_sigkilled_one_loses_nothing(
     assert set(seen) == {f"line-{n}" for n in range(3000)} and set(seen.values()) == {1}
     assert batch_id in doomed.logs() and "batch_chunk" in doomed.logs()  # it ran part of the batch
     assert '"jobs_rescued"' in survivor.logs()  # and the chunks it held were queued again
+
+
+def test_lines_not_run_within_the_window_expire_into_the_error_file(
+        start_gateway: GatewayFactory, start_sim: SimFactory, dsn: str, rules: Path) -> None:
+    sim = start_sim("--name", "batches-late", "--ttft-ms", "50")
+    gateway = start_gateway(gateway_config(sim.url, dsn, rules, completion_window_s=2, concurrency=4,
+                                           chunk_lines=50))
+    c = client(gateway)
+    done = settle(gateway, start(c, [chat(n) for n in range(1000)]))
+    assert done["status"] == "expired" and "expired_at" in done, done
+    counts = done["request_counts"]
+    assert counts["total"] == 1000 and 0 < counts["completed"] < 1000 and counts["failed"] == 1000 - counts["completed"]
+    late = lines_of(c, done["error_file_id"])
+    assert {line["error"]["code"] for line in late} == {"batch_expired"}
+    ran = lines_of(c, done["output_file_id"])
+    seen = collections.Counter(line["custom_id"] for line in ran + late)
+    assert set(seen) == {f"line-{n}" for n in range(1000)} and set(seen.values()) == {1}
