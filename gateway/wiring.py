@@ -339,7 +339,8 @@ class Gateway:
             return
         state = services.responses
         BatchRunner(batches, BatchLines(self, InputFiles(services.vector_stores, services.gate),
-                                        History(state.responses, state.conversations)), self.log)
+                                        History(state.responses, state.conversations)), self.log,
+                    serving=lambda: self.metrics.serving)
         self.resources.push_async_callback(batches.jobs.aclose)
         if self.settings.postgres.dsn is not None:
             task = asyncio.create_task(_open_quietly(batches, self.log))

@@ -7,7 +7,8 @@ Any other line is a 400 naming its line number (from 1), and ``param`` says whic
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
@@ -34,18 +35,17 @@ class InputLine:
     custom_id: str
     url: str
     body: dict[str, Any]
+    start: int = 0  # the line's bytes in the file: [start, end)
+    end: int = 0
 
 
 def parse_input(data: bytes, max_lines: int) -> list[InputLine]:
     """Every request of ``data`` (blank lines skipped); ``InvalidRequest`` for the first bad line."""
     out: list[InputLine] = []
     seen: set[str] = set()
-    for number, raw in enumerate(data.split(b"\n"), start=1):
-        if not raw.strip():
-            continue
-        item = parse_line(raw, number)
+    for item in parse_lines(data):
         if item.custom_id in seen:
-            raise _bad(number, f"'custom_id' {item.custom_id!r} is already used by an earlier line; "
+            raise _bad(item.line, f"'custom_id' {item.custom_id!r} is already used by an earlier line; "
                        "each must be unique", "custom_id")
         seen.add(item.custom_id)
         out.append(item)
@@ -54,6 +54,18 @@ def parse_input(data: bytes, max_lines: int) -> list[InputLine]:
     if not out:
         raise InvalidRequest("The batch input file has no requests (JSONL: one request a line).", param="file")
     return out
+
+
+def parse_lines(data: bytes, first_line: int = 1, offset: int = 0) -> Iterator[InputLine]:
+    """The requests of ``data``, a whole file or the slice of one that starts at line ``first_line``, byte
+    ``offset`` (blank lines skipped, but counted)."""
+    start = 0
+    for number, raw in enumerate(data.split(b"\n"), start=first_line):
+        end = start + len(raw) + 1
+        if raw.strip():
+            item = parse_line(raw, number)
+            yield replace(item, start=offset + start, end=offset + min(end, len(data)))
+        start = end
 
 
 def parse_line(raw: bytes, number: int) -> InputLine:

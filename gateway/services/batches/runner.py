@@ -3,9 +3,10 @@
 ``plan``: the input file checked again (every line's ``url`` must be the batch's endpoint), split into
 chunks of ``chunk_lines``; the chunk jobs are queued and the batch moves ``in_progress`` in one
 transaction. ``chunk``: each line not yet answered runs through ``run_line`` (the interactive chain,
-as the batch's creator) at most ``concurrency`` at a time in this replica, in waves; after each wave
-the results are written insert-if-absent by (batch, ``custom_id``), and the batch's status read again
-(cancelled, or past its window: the chunk stops). A chunk re-run after a crash skips the lines already
+as the batch's creator) at most ``concurrency`` at a time in this replica (``busy_concurrency`` while
+it serves interactive requests: ``gate.py``), in waves; after each wave the results are written
+insert-if-absent by (batch, ``custom_id``), and the batch's status read again (cancelled, or past its
+window: the chunk stops). A chunk re-run after a crash skips the lines already
 written, so no line is lost and none is written twice. The chunk that finishes last ``finalize``s:
 the output and error files are assembled from the results, in input order.
 """
@@ -20,7 +21,8 @@ from typing import Any
 from gateway.kernel.errors import InvalidRequest, NotFound
 from gateway.kernel.observability.logging import JsonLog
 from gateway.services.batches import store
-from gateway.services.batches.lines import BadLine, InputLine, parse_input
+from gateway.services.batches.gate import PriorityGate
+from gateway.services.batches.lines import BadLine, InputLine, parse_input, parse_lines
 from gateway.services.batches.objects import error_line, result_line
 from gateway.services.batches.service import CHUNK, PLAN, BatchService
 from gateway.services.batches.store import BatchRow
@@ -35,11 +37,13 @@ EXPIRED = "This line was not run within the batch's completion window."
 
 
 class BatchRunner:
-    def __init__(self, service: BatchService, run_line: RunLine, log: JsonLog) -> None:
+    def __init__(self, service: BatchService, run_line: RunLine, log: JsonLog,
+                 serving: Callable[[], int] = lambda: 0) -> None:
         self._service = service
         self._run_line = run_line
         self._log = log
-        self._slots = asyncio.Semaphore(service.settings.concurrency)
+        s = service.settings
+        self.gate = PriorityGate(s.concurrency, s.busy_concurrency, serving)  # interactive requests first
         service.jobs.register(PLAN, self.plan)
         service.jobs.register(CHUNK, self.chunk)
 
@@ -58,16 +62,18 @@ class BatchRunner:
             if not await store.move(conn, batch_id, "in_progress", ("validating",), total=len(lines),
                                     chunks=len(chunks)):
                 return  # cancelled meanwhile
-            jobs = [{"batch_id": batch_id, "chunk": n, "lines": [[li.line, li.custom_id, li.body] for li in chunk]}
-                    for n, chunk in enumerate(chunks)]
+            # small jobs: where the chunk's lines are in the file, not the lines
+            jobs = [{"batch_id": batch_id, "chunk": n, "line": chunk[0].line, "start": chunk[0].start,
+                     "end": chunk[-1].end} for n, chunk in enumerate(chunks)]
             await self._service.jobs.defer(CHUNK, jobs, connection=conn)
         self._log.info("batch_started", batch_id=batch_id, lines=len(lines), chunks=len(chunks))
 
-    async def chunk(self, batch_id: str, chunk: int, lines: list[list[Any]]) -> None:
+    async def chunk(self, batch_id: str, chunk: int, line: int, start: int, end: int) -> None:
         row = await self._row(batch_id)
         if row is None:
             return
-        todo = [InputLine(int(n), str(cid), row.endpoint, body) for n, cid, body in lines]
+        data = await self._service.files.file_slice(row.tenant, row.input_file_id, start, end)
+        todo = list(parse_lines(data, line, start))
         async with self._service.db.connection() as conn:
             done = await store.done_ids(conn, batch_id, [li.custom_id for li in todo])
         todo = [li for li in todo if li.custom_id not in done]
@@ -86,7 +92,7 @@ class BatchRunner:
 
     async def _run(self, row: BatchRow, line: InputLine) -> Result:
         request_id = "req_" + secrets.token_hex(16)
-        async with self._slots:
+        async with self.gate.slot():
             status, body = await self._run_line(row.caller, row.endpoint, line.body, request_id)
         ok = 200 <= status < 300
         return line.custom_id, line.line, ok, result_line(line.custom_id, status, request_id, body)

@@ -29,6 +29,8 @@ class BatchesSettings(Section):
                              "of this many lines.")
     concurrency: int = Field(8, ge=1, description="Batch lines one replica sends through the chain at a time "
                              "(all batches together): interactive traffic keeps the rest of the capacity.")
+    busy_concurrency: int = Field(1, ge=1, description="Batch lines one replica runs at a time while it serves "
+                                  "interactive requests: those go first, the batch keeps moving.")
     max_lines: int = Field(50_000, ge=1, description="Most lines in one batch input file.")
     completion_window_s: float = Field(86_400.0, gt=0, description="How long the '24h' completion window "
                                        "lasts; lines not run by then end in the error file, the batch expired.")

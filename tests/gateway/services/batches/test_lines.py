@@ -6,7 +6,7 @@ import orjson
 import pytest
 
 from gateway.kernel.errors import InvalidRequest
-from gateway.services.batches.lines import BadLine, parse_input
+from gateway.services.batches.lines import BadLine, parse_input, parse_lines
 
 CHAT = {"custom_id": "a", "method": "POST", "url": "/v1/chat/completions", "body": {"model": "m", "messages": []}}
 
@@ -49,3 +49,14 @@ def test_custom_ids_are_unique_and_the_file_is_bounded() -> None:
         parse_input(b"\n \n", 2)
     with pytest.raises(BadLine):
         parse_input(b"\xff\xfe", 2)
+
+
+def test_a_chunk_reads_its_lines_back_from_their_bytes() -> None:
+    docs = [{**CHAT, "custom_id": f"c{n}"} for n in range(7)]
+    data = jsonl(*docs[:3]) + b"\n\n" + jsonl(*docs[3:])  # a blank line 4, no newline at the end
+    lines = parse_input(data, 10)
+    assert [li.line for li in lines] == [1, 2, 3, 5, 6, 7, 8]
+    for first, last in ((0, 2), (2, 5), (5, 6), (0, 6)):
+        start, end = lines[first].start, lines[last].end
+        again = list(parse_lines(data[start:end], lines[first].line, start))
+        assert again == lines[first:last + 1]
