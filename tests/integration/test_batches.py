@@ -331,3 +331,14 @@ def test_lines_not_run_within_the_window_expire_into_the_error_file(
     ran = lines_of(c, done["output_file_id"])
     seen = collections.Counter(line["custom_id"] for line in ran + late)
     assert set(seen) == {f"line-{n}" for n in range(1000)} and set(seen.values()) == {1}
+
+
+def test_deleting_the_input_file_mid_batch_fails_the_batch(gateway: ServerProcess, slow: None) -> None:
+    c = client(gateway)
+    batch_id = start(c, [chat(n) for n in range(3000)])
+    running = until(gateway, batch_id, 1)
+    c.files.delete(running["input_file_id"])
+    done = settle(gateway, batch_id)
+    assert done["status"] == "failed" and "failed_at" in done, done
+    (error,) = done["errors"]["data"]
+    assert running["input_file_id"] in error["message"]

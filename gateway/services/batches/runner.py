@@ -72,7 +72,11 @@ class BatchRunner:
         row = await self._row(batch_id)
         if row is None:
             return
-        data = await self._service.files.file_slice(row.tenant, row.input_file_id, start, end)
+        try:
+            data = await self._service.files.file_slice(row.tenant, row.input_file_id, start, end)
+        except NotFound as err:  # the input file was deleted while the batch ran
+            await self._fail(row, err, when=("in_progress", "cancelling"))
+            return
         todo = list(parse_lines(data, line, start))
         async with self._service.db.connection() as conn:
             done = await store.done_ids(conn, batch_id, [li.custom_id for li in todo])
@@ -131,11 +135,12 @@ class BatchRunner:
                 raise BadLine(li.line, f"'url' is {li.url!r}, but the batch's endpoint is {row.endpoint!r}", "url")
         return lines
 
-    async def _fail(self, row: BatchRow, err: InvalidRequest | NotFound) -> None:
+    async def _fail(self, row: BatchRow, err: InvalidRequest | NotFound,
+                    when: tuple[str, ...] = ("validating",)) -> None:
         error = {"code": err.code or "invalid_request", "message": err.message, "param": err.param,
                  "line": err.line if isinstance(err, BadLine) else None}
         async with self._service.db.connection() as conn:
-            await store.move(conn, row.id, "failed", ("validating",), errors={"object": "list", "data": [error]})
+            await store.move(conn, row.id, "failed", when, errors={"object": "list", "data": [error]})
         self._log.info("batch_failed", batch_id=row.id, reason=err.message)
 
     async def _row(self, batch_id: str) -> BatchRow | None:
