@@ -342,3 +342,13 @@ def test_deleting_the_input_file_mid_batch_fails_the_batch(gateway: ServerProces
     assert done["status"] == "failed" and "failed_at" in done, done
     (error,) = done["errors"]["data"]
     assert running["input_file_id"] in error["message"]
+
+
+def test_a_batch_on_the_embedded_database(start_gateway: GatewayFactory, sim: ServerProcess, rules: Path,
+                                          tmp_path: Path) -> None:
+    config = gateway_config(sim.url, "", rules)
+    config["postgres"] = {"embedded_dir": str(tmp_path / "pg")}
+    gateway = start_gateway(config)
+    c = client(gateway)
+    done = settle(gateway, start(c, [chat(n) for n in range(3)]))
+    assert done["status"] == "completed" and done["request_counts"]["completed"] == 3

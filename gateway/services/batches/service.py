@@ -62,6 +62,7 @@ class BatchService:
         return batch_object(row, 0, 0)
 
     async def retrieve(self, tenant: str, batch_id: str) -> dict[str, Any]:
+        await self.ready()  # with the embedded database, this replica's worker starts on the API's first use
         async with self.db.connection() as conn:
             row = await store.get(conn, batch_id, tenant)
             if row is None:
@@ -69,6 +70,7 @@ class BatchService:
             return await self._object(conn, row)
 
     async def list(self, tenant: str, limit: int, after: str | None) -> tuple[list[dict[str, Any]], bool]:
+        await self.ready()
         async with self.db.connection() as conn:
             rows = await store.page(conn, tenant, limit + 1, after)
             return [await self._object(conn, r) for r in rows[:limit]], len(rows) > limit
@@ -76,6 +78,7 @@ class BatchService:
     async def cancel(self, tenant: str, batch_id: str) -> dict[str, Any]:
         """``validating``: cancelled at once; ``in_progress``: ``cancelling``, until its running chunks
         stop (their finished lines land in the output file); already cancelling or cancelled: as is."""
+        await self.ready()
         async with self.db.transaction() as conn:
             row = await store.get(conn, batch_id, tenant, lock=True)
             if row is None:
