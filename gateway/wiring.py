@@ -363,11 +363,15 @@ def startup_message(exc: BaseException) -> str:
     return text
 
 
-async def _open_quietly(batches: BatchService, log: JsonLog) -> None:
-    try:
-        await batches.ready()
-    except (ServiceOverloaded, OSError) as exc:  # retried on the Batch API's first use
-        log.error("jobs_start_failed", error=f"{type(exc).__name__}: {exc}"[:300])
+async def _open_quietly(batches: BatchService, log: JsonLog, retry_s: float = 5.0) -> None:
+    """Start this replica's job worker; while the database does not answer, try again every ``retry_s``."""
+    while True:
+        try:
+            await batches.ready()
+            return
+        except (ServiceOverloaded, OSError) as exc:
+            log.error("jobs_start_failed", error=f"{type(exc).__name__}: {exc}"[:300])
+        await asyncio.sleep(retry_s)
 
 
 async def _not_started(ctx: RequestContext) -> Reply:

@@ -74,7 +74,11 @@ class JobEngine:
                 await migrate(conn, COMPONENT, (SchemaManager.get_schema(),))
             # no connection kwargs: procrastinate's listener opens its own connection with autocommit=True
             pool = psycopg_pool.AsyncConnectionPool(pg.pool.conninfo, min_size=1, max_size=4, open=False)
-            await pool.open(wait=True, timeout=10)
+            try:
+                await pool.open(wait=True, timeout=10)
+            except BaseException:
+                await pool.close()
+                raise
             await self._connector.open_async(pool)
             self._pool = pool
             if self.settings.concurrency > 0:
