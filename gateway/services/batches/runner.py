@@ -81,10 +81,10 @@ class BatchRunner:
         async with self._service.db.connection() as conn:
             done = await store.done_ids(conn, batch_id, [li.custom_id for li in todo])
         todo = [li for li in todo if li.custom_id not in done]
-        for start in range(0, len(todo), WAVE):
+        for first in range(0, len(todo), WAVE):
             if not _running(row):
                 break
-            results = await asyncio.gather(*(self._run(row, li) for li in todo[start:start + WAVE]))
+            results = await asyncio.gather(*(self._run(row, li) for li in todo[first:first + WAVE]))
             async with self._service.db.connection() as conn:
                 await store.write_results(conn, batch_id, results)
                 row = await store.get(conn, batch_id) or row
@@ -114,7 +114,8 @@ class BatchRunner:
             unrun = await self._unrun(row, results) if row.status == "finalizing" else []
             ok = [r for _, good, r in results if good]
             bad = [r for _, good, r in results if not good] + unrun
-            final = "cancelled" if row.status == "cancelling" else "expired" if unrun else "completed"
+            final = ("cancelled" if row.status == "cancelling" else
+                     "expired" if len(results) < row.total else "completed")
             await store.move(conn, batch_id, final, (row.status,), output_file_id=await _file(conn, row, ok, "output"),
                              error_file_id=await _file(conn, row, bad, "error"), completed=len(ok), failed=len(bad))
         self._log.info("batch_finished", batch_id=batch_id, status=final, completed=len(ok), failed=len(bad))
@@ -124,8 +125,11 @@ class BatchRunner:
         if len(results) >= row.total:
             return []
         ran = {cid for cid, _, _ in results}
-        return [error_line(li.custom_id, "batch_expired", EXPIRED) for li in await self._input(row)
-                if li.custom_id not in ran]
+        try:
+            lines = await self._input(row)
+        except (InvalidRequest, NotFound):  # the input file is gone: the unrun lines cannot be named
+            return []
+        return [error_line(li.custom_id, "batch_expired", EXPIRED) for li in lines if li.custom_id not in ran]
 
     async def _input(self, row: BatchRow) -> list[InputLine]:
         _, data = await self._service.files.file_content(row.tenant, row.input_file_id)
