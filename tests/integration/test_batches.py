@@ -73,8 +73,19 @@ def dsn(postgres_dsn: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def gateway(start_gateway: GatewayFactory, sim: ServerProcess, dsn: str, rules: Path) -> ServerProcess:
-    return start_gateway(gateway_config(sim.url, dsn, rules))
+def gateway(start_gateway: GatewayFactory, sim: ServerProcess, dsn: str, rules: Path) -> Iterator[ServerProcess]:
+    proc = start_gateway(gateway_config(sim.url, dsn, rules))
+    yield proc
+    proc.stop()  # its connections go back to the session's PostgreSQL now, not at the session's end
+
+
+@pytest.fixture
+def stopped_after(request: pytest.FixtureRequest) -> Iterator[list[ServerProcess]]:
+    """Processes a test started, stopped when it ends (gateways hold PostgreSQL connections)."""
+    procs: list[ServerProcess] = []
+    yield procs
+    for proc in procs:
+        proc.stop()
 
 
 @pytest.fixture
@@ -298,11 +309,13 @@ def test_cancel_mid_batch(gateway: ServerProcess, slow: None) -> None:
 
 
 def test_two_replicas_share_a_batch_and_a_sigkilled_one_loses_nothing(
-        start_gateway: GatewayFactory, start_sim: SimFactory, postgres_dsn: str, rules: Path) -> None:
+        start_gateway: GatewayFactory, start_sim: SimFactory, postgres_dsn: str, rules: Path,
+        stopped_after: list[ServerProcess]) -> None:
     sim = start_sim("--name", "batches-replicas", "--ttft-ms", "20")
     shared = new_database(postgres_dsn, "batches_replicas")
     config = gateway_config(sim.url, shared, rules, chunk_lines=100, concurrency=8)
     doomed, survivor = start_gateway(config), start_gateway(config)
+    stopped_after += [doomed, survivor]
     c = client(survivor)
     batch_id = start(c, [chat(n) for n in range(3000)])
     until(survivor, batch_id, 600)
@@ -317,18 +330,21 @@ def test_two_replicas_share_a_batch_and_a_sigkilled_one_loses_nothing(
 
 
 def test_lines_not_run_within_the_window_expire_into_the_error_file(
-        start_gateway: GatewayFactory, start_sim: SimFactory, dsn: str, rules: Path) -> None:
+        start_gateway: GatewayFactory, start_sim: SimFactory, dsn: str, rules: Path,
+        stopped_after: list[ServerProcess]) -> None:
     sim = start_sim("--name", "batches-late", "--ttft-ms", "50")
     gateway = start_gateway(gateway_config(sim.url, dsn, rules, completion_window_s=2, concurrency=4,
                                            chunk_lines=50))
+    stopped_after.append(gateway)
     c = client(gateway)
     done = settle(gateway, start(c, [chat(n) for n in range(1000)]))
     assert done["status"] == "expired" and "expired_at" in done, done
     counts = done["request_counts"]
-    assert counts["total"] == 1000 and 0 < counts["completed"] < 1000 and counts["failed"] == 1000 - counts["completed"]
+    # how many ran before the window closed depends on the machine's load; none is lost or twice
+    assert counts["total"] == 1000 and counts["completed"] < 1000 and counts["failed"] == 1000 - counts["completed"]
     late = lines_of(c, done["error_file_id"])
     assert {line["error"]["code"] for line in late} == {"batch_expired"}
-    ran = lines_of(c, done["output_file_id"])
+    ran = lines_of(c, done["output_file_id"]) if "output_file_id" in done else []
     seen = collections.Counter(line["custom_id"] for line in ran + late)
     assert set(seen) == {f"line-{n}" for n in range(1000)} and set(seen.values()) == {1}
 
@@ -345,10 +361,11 @@ def test_deleting_the_input_file_mid_batch_fails_the_batch(gateway: ServerProces
 
 
 def test_a_batch_on_the_embedded_database(start_gateway: GatewayFactory, sim: ServerProcess, rules: Path,
-                                          tmp_path: Path) -> None:
+                                          tmp_path: Path, stopped_after: list[ServerProcess]) -> None:
     config = gateway_config(sim.url, "", rules)
     config["postgres"] = {"embedded_dir": str(tmp_path / "pg")}
     gateway = start_gateway(config)
+    stopped_after.append(gateway)
     c = client(gateway)
     done = settle(gateway, start(c, [chat(n) for n in range(3)]))
     assert done["status"] == "completed" and done["request_counts"]["completed"] == 3

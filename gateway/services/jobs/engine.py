@@ -73,7 +73,7 @@ class JobEngine:
             async with pg.pool.connection() as conn:
                 await migrate(conn, COMPONENT, (SchemaManager.get_schema(),))
             # no connection kwargs: procrastinate's listener opens its own connection with autocommit=True
-            pool = psycopg_pool.AsyncConnectionPool(pg.pool.conninfo, min_size=1, max_size=4, open=False)
+            pool = psycopg_pool.AsyncConnectionPool(pg.pool.conninfo, min_size=1, max_size=2, open=False)
             try:
                 await pool.open(wait=True, timeout=10)
             except BaseException:
