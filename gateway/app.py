@@ -26,6 +26,7 @@ from gateway.http import api_types as t
 from gateway.http.admin_keys import KeyAdmin, KeyQuery, NewKey, UsageQuery
 from gateway.http.admin_mcp import McpServerAdmin, NewMcpServer
 from gateway.http.admin_state import DesiredDiff, DesiredState, StateAdmin
+from gateway.http.batches import BatchesApi
 from gateway.http.conversations import ConversationsApi
 from gateway.http.front_door import Door, DoorRoute, FrontDoor
 from gateway.http.health import OPENMETRICS, HealthEndpoints
@@ -63,6 +64,8 @@ from gateway.kernel.config import Settings
 from gateway.kernel.context import Principal
 from gateway.kernel.observability.exchange import RequestIds
 from gateway.kernel.schemas import (
+    BatchCreate,
+    BatchPage,
     ChatCompletionRequest,
     CompletionRequest,
     EmbeddingRequest,
@@ -82,6 +85,7 @@ from gateway.kernel.schemas import (
 )
 from gateway.reconcile.controller import Reconciler
 from gateway.reconcile.switch import Switch
+from gateway.services.batches.service import BatchService
 from gateway.services.mcp.credentials import PostgresCredentials
 from gateway.services.mcp.pins import PinnedDefinitions
 from gateway.wiring import STARTUP_ERRORS, Gateway, node_plane, startup_message
@@ -161,7 +165,9 @@ def routes(gateway: Gateway) -> list[DoorRoute]:
     door = FrontDoor(authenticator=services.authenticator, authn=services.needs.identity, admin_role=s.auth.admin_role,
                      gate=services.gate, limiter=services.limiter, limits=s.limits,
                      node_auth=channel.verify if channel is not None else None)
-    table = [*_openai(door, gateway), *_anthropic(door, gateway), *_files(door, VectorStoreApi(services.vector_stores)),
+    files = VectorStoreApi(services.vector_stores, batch_lines=s.batches.max_lines)
+    table = [*_openai(door, gateway), *_anthropic(door, gateway), *_files(door, files),
+             *_batches(door, services.batches),
              *_stored_responses(door, StoredResponsesApi(services.responses)),
              *_conversations(door, ConversationsApi(services.responses)),
              *_admin(door, gateway), *_nodes(door, gateway, channel), *_mcp(door, gateway),
@@ -269,6 +275,34 @@ def _files(door: FrontDoor, api: VectorStoreApi) -> list[DoorRoute]:
                   Api("Remove a file from a vector store", reply=t.Deleted)),
         door.json(vs + "/search", "POST", search, api.search,
                   Api("Search a vector store", body=VectorStoreSearch, reply=t.SearchPage)),
+    ]
+
+
+def _batch(request: Request) -> Mapping[str, Any]:
+    return {"batch_id": request.path_params.get("batch_id", "")}
+
+
+def _batches(door: FrontDoor, service: BatchService | None) -> list[DoorRoute]:
+    """The Batch API (lines run through the chain as the batch's creator) and file downloads."""
+    if service is None:
+        return []
+    api = BatchesApi(service)
+
+    def batches(limited: bool = False) -> Door:
+        return Door("key", "batches", "batches", resource=_batch, limited=limited)
+
+    one = "/v1/batches/{batch_id}"
+    return [
+        door.raw("/v1/files/{file_id}/content", "GET", Door("key", "files", "files", resource=_file), api.content,
+                 Api("Retrieve a file's content (a batch's input, output and error files)",
+                     media=("application/octet-stream",))),
+        door.json("/v1/batches", "POST", batches(limited=True), api.create,
+                  Api("Create a batch from a file uploaded with purpose 'batch'", body=BatchCreate, reply=t.Batch,
+                      errors=(404,))),
+        door.json("/v1/batches", "GET", batches(), api.list, Api("List batches", query=BatchPage, reply=t.BatchList)),
+        door.json(one, "GET", batches(), api.retrieve, Api("Retrieve a batch", reply=t.Batch)),
+        door.json(one + "/cancel", "POST", batches(limited=True), api.cancel,
+                  Api("Cancel a batch", reply=t.Batch, errors=(400,))),
     ]
 
 

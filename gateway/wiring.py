@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gateway.embedded import config_dir
+from gateway.http.batch_lines import BatchLines
 from gateway.http.responses_api.files import InputFiles
 from gateway.http.responses_api.state import ResponseState as History
 from gateway.http.responses_api.worker import BackgroundWorker
@@ -35,12 +36,15 @@ from gateway.kernel.errors import ServiceOverloaded
 from gateway.kernel.observability.logging import JsonLog
 from gateway.kernel.observability.metrics import Metrics
 from gateway.kernel.policy import PolicyLoadError
+from gateway.services.batches.runner import BatchRunner
+from gateway.services.batches.service import BatchService
 from gateway.services.bundle import Services
 from gateway.services.embeddings.factory import make_embedder
 from gateway.services.identity.authenticator import Authenticator
 from gateway.services.identity.memory import MemoryKeyStore
 from gateway.services.identity.secrets import KeyHasher
 from gateway.services.identity.types import KeyStore
+from gateway.services.jobs.engine import JobEngine
 from gateway.services.limits.fallback import FallbackLimiter
 from gateway.services.limits.ledger import SpendLedger
 from gateway.services.limits.limiter import Limiter, LocalLimiter
@@ -129,7 +133,8 @@ async def build_services(settings: Settings, log: JsonLog, metrics: Metrics, res
     postgres.close_before(responses.aclose)
     mcp_credentials, mcp_guard = mcp_stores(settings.mcp, postgres, log, resources)  # opened on first use
     services = Services(settings, needs, log, metrics, redis_client, resp, authenticator, ledger, limiter, gate,
-                        tool_gate, embedder, vector_stores, scheduler, responses, mcp_credentials, mcp_guard)
+                        tool_gate, embedder, vector_stores, scheduler, responses, mcp_credentials, mcp_guard,
+                        _batches(settings, postgres, vector_stores, log))
     _mcp_servers(services, postgres, resources)
     return services
 
@@ -155,6 +160,14 @@ def _gates(settings: Settings, needs: ChainNeeds, log: JsonLog, resources: Async
     spend_of = ledger.spend_of if ledger is not None else None
     region = settings.policy.region
     return PolicyGate(engine if needs.request_policy else None, region, spend_of), PolicyGate(engine, region, spend_of)
+
+
+def _batches(settings: Settings, postgres: LazyPostgres, files: VectorStoreService, log: JsonLog) -> BatchService:
+    """The Batch API on the job engine; the engine stops before the pool closes (and, from ``Gateway.start``,
+    before the backends its jobs use)."""
+    jobs = JobEngine(postgres, settings.jobs, log)
+    postgres.close_before(jobs.aclose)
+    return BatchService(postgres, files, jobs, settings.batches)
 
 
 def _mcp_servers(services: Services, postgres: LazyPostgres, resources: AsyncExitStack) -> None:
@@ -325,6 +338,7 @@ class Gateway:
                                                         self._postgres)
         await self.compose(services)
         self._serve_background(services)
+        self._serve_batches(services)
 
     async def compose(self, services: Services) -> None:
         """Backends, models, health checks, the chain and the router of ``self.settings``."""
@@ -371,6 +385,21 @@ class Gateway:
             state.open_soon()
         self.resources.push_async_callback(state.aclose)
 
+    def _serve_batches(self, services: Services) -> None:
+        """This replica's job worker runs batch lines through ``self.handler``: started now when the database
+        is a configured server (any replica picks up work), else on the Batch API's first use."""
+        batches = services.batches
+        if batches is None:
+            return
+        state = services.responses
+        BatchRunner(batches, BatchLines(self, InputFiles(services.vector_stores, services.gate),
+                                        History(state.responses, state.conversations)), self.log,
+                    serving=lambda: self.metrics.serving)
+        self.resources.push_async_callback(batches.jobs.aclose)
+        if self.settings.postgres.dsn is not None:
+            task = asyncio.create_task(_open_quietly(batches, self.log))
+            self.resources.callback(task.cancel)
+
     async def aclose(self) -> None:
         await self.composition.aclose()
         await self.resources.aclose()
@@ -387,6 +416,17 @@ def startup_message(exc: BaseException) -> str:
     if isinstance(exc, PolicyLoadError) and not text.startswith("policy."):
         return f"policy.paths: {text}"
     return text
+
+
+async def _open_quietly(batches: BatchService, log: JsonLog, retry_s: float = 5.0) -> None:
+    """Start this replica's job worker; while the database does not answer, try again every ``retry_s``."""
+    while True:
+        try:
+            await batches.ready()
+            return
+        except (ServiceOverloaded, OSError) as exc:
+            log.error("jobs_start_failed", error=f"{type(exc).__name__}: {exc}"[:300])
+        await asyncio.sleep(retry_s)
 
 
 async def _not_started(ctx: RequestContext) -> Reply:

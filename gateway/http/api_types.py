@@ -118,6 +118,58 @@ class Deleted(Struct):
     deleted: bool
 
 
+class BatchCounts(Struct):
+    total: int
+    completed: int
+    failed: int
+
+
+class BatchErrorItem(Struct):
+    code: str
+    message: str
+    param: str | None = None
+    line: int | None = None
+
+
+class BatchErrors(Struct):
+    object: Literal["list"]
+    data: list[BatchErrorItem]
+
+
+class Batch(Struct):
+    """OpenAI's batch object; times and files appear once they exist."""
+
+    id: str
+    object: Literal["batch"]
+    endpoint: str
+    input_file_id: str
+    completion_window: str
+    status: Literal["validating", "failed", "in_progress", "finalizing", "completed", "expired", "cancelling",
+                    "cancelled"]
+    created_at: int
+    expires_at: int
+    request_counts: BatchCounts
+    metadata: dict[str, str] | None = None
+    errors: BatchErrors | None = None
+    output_file_id: str | None = None
+    error_file_id: str | None = None
+    in_progress_at: int | None = None
+    finalizing_at: int | None = None
+    completed_at: int | None = None
+    failed_at: int | None = None
+    expired_at: int | None = None
+    cancelling_at: int | None = None
+    cancelled_at: int | None = None
+
+
+class BatchList(Struct):
+    object: Literal["list"]
+    data: list[Batch]
+    first_id: str | None
+    last_id: str | None
+    has_more: bool
+
+
 class FileCounts(Struct):
     in_progress: int
     completed: int

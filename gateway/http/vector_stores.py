@@ -21,6 +21,7 @@ from gateway.kernel.schemas import (
     VectorStoreFileCreate,
     VectorStoreSearch,
 )
+from gateway.services.batches.lines import parse_input
 from gateway.services.vectorstores.chunking import parse_chunking
 from gateway.services.vectorstores.objects import file_object, search_page, store_file_object, store_object
 from gateway.services.vectorstores.service import VectorStoreService
@@ -36,8 +37,9 @@ class VectorStoreApi:
     Schema does not say (NUL characters, lone surrogates, numbers beyond what JSON readers agree on).
     """
 
-    def __init__(self, service: VectorStoreService) -> None:
+    def __init__(self, service: VectorStoreService, batch_lines: int = 50_000) -> None:
         self._service = service
+        self._batch_lines = batch_lines  # most requests in a file uploaded with purpose "batch"
 
     async def create_file(self, request: Request, principal: Principal | None) -> Any:
         async with request.form(max_files=1, max_fields=8) as form:
@@ -50,6 +52,8 @@ class VectorStoreApi:
             filename = v.clean_text(upload.filename or "upload.txt", "file", max_len=512)
         if len(data) > self._service.settings.max_file_bytes:
             raise PayloadTooLarge("The file is larger than rag.max_file_bytes.", param="file")
+        if purpose == "batch":
+            parse_input(data, self._batch_lines)  # a 400 naming the first bad line
         return file_object(await self._service.create_file(tenant_of(principal), filename, purpose, data))
 
     async def get_file(self, request: Request, principal: Principal | None) -> Any:

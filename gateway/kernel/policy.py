@@ -51,7 +51,7 @@ from typing import Any, Literal, Protocol
 INPUT_VERSION = "llmops.policy/v1"
 
 Action = Literal["chat", "completion", "embeddings", "image", "audio", "tool_call", "rag_query", "files",
-                 "vector_stores", "responses", "conversations", "models", "admin", "mcp_credentials"]
+                 "vector_stores", "responses", "conversations", "models", "admin", "mcp_credentials", "batches"]
 
 
 @dataclass(frozen=True, slots=True)

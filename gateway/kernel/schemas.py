@@ -204,6 +204,24 @@ class FilePage(Struct):
     limit: Annotated[int, Meta(ge=1, le=10_000)] | None = None
 
 
+BatchEndpoint = Literal["/v1/chat/completions", "/v1/embeddings", "/v1/responses"]
+
+
+class BatchCreate(Struct):
+    """``POST /v1/batches``: a file uploaded with purpose ``batch``, run against one endpoint."""
+
+    input_file_id: ObjectId
+    endpoint: BatchEndpoint
+    completion_window: Literal["24h"]
+    metadata: Metadata | None = None
+    output_expires_after: dict[str, Any] | None = None
+
+
+class BatchPage(Struct):
+    limit: Annotated[int, Meta(ge=1, le=100)] | None = None
+    after: ObjectId | None = None
+
+
 class TranscriptionUpload(TranscriptionForm):
     """``POST /v1/audio/transcriptions`` (multipart/form-data): the audio ``file`` and the form's fields."""
 

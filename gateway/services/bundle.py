@@ -14,6 +14,7 @@ from gateway.kernel.chain import ChainNeeds
 from gateway.kernel.config import ConfigError, Settings
 from gateway.kernel.observability.logging import JsonLog
 from gateway.kernel.observability.metrics import Metrics
+from gateway.services.batches.service import BatchService
 from gateway.services.embeddings.base import Embedder
 from gateway.services.identity.authenticator import Authenticator
 from gateway.services.limits.ledger import SpendLedger
@@ -55,6 +56,7 @@ class Services:
     responses: ResponseState  # the Responses and Conversations APIs' state, opened on first use
     mcp_credentials: CredentialStore = NoCredentials()  # upstream MCP tokens per (subject, server)
     mcp_guard: DefinitionGuard = AdmitAll()  # pinned upstream tool definitions, description scanning
+    batches: BatchService | None = None  # the Batch API on the job engine (gateway/services/jobs), opened on first use
 
     @staticmethod
     def need(service: T | None, what: str, key: str) -> T:

@@ -40,8 +40,10 @@ class AccessLogMiddleware:
                 first_byte = time.perf_counter()
             await send(message)
 
-        in_flight = self._metrics.in_flight
+        metrics = self._metrics
+        in_flight = metrics.in_flight
         in_flight.inc()
+        metrics.serving += 1
         try:
             await self.app(scope, receive, observe)
         except BaseException:
@@ -49,6 +51,7 @@ class AccessLogMiddleware:
             raise
         finally:
             in_flight.dec()
+            metrics.serving -= 1
             self._record(scope, status, first_byte)
 
     def _series(self, route: str, backend: str, status: int) -> tuple[Counter, Histogram]:

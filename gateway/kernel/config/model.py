@@ -8,6 +8,7 @@ from pydantic import Field, SecretStr, model_validator
 
 from gateway.kernel.config.base import Section
 from gateway.kernel.config.sections.auth import AuthSettings
+from gateway.kernel.config.sections.batches import BatchesSettings, JobsSettings
 from gateway.kernel.config.sections.cache import CacheSettings
 from gateway.kernel.config.sections.limits import LimitsSettings
 from gateway.kernel.config.sections.mcp import McpSettings
@@ -116,6 +117,8 @@ class Settings(Section):
     tools: ToolsSettings = ToolsSettings()
     mcp: McpSettings = McpSettings()
     reconcile: ReconcileSettings = ReconcileSettings()
+    jobs: JobsSettings = JobsSettings()
+    batches: BatchesSettings = BatchesSettings()
 
     @model_validator(mode="after")
     def _cross_references(self) -> Settings:

@@ -30,6 +30,7 @@ class Metrics:
             registry=r,
         )
         self.in_flight = Gauge("llmops_in_flight_requests", "Requests being served now.", registry=r)
+        self.serving = 0  # the same count as a plain int, read on the hot path (the batch lines' gate)
         self.streamed_tokens = Counter(
             "llmops_streamed_tokens", "Completion tokens relayed in streams.", ["route", "backend"], registry=r
         )

@@ -73,6 +73,14 @@ async def file_content(conn: AsyncConnection, tenant: str, file_id: str) -> tupl
     return (row[0], bytes(row[1])) if row else None
 
 
+async def file_slice(conn: AsyncConnection, tenant: str, file_id: str, start: int, end: int) -> bytes | None:
+    """Bytes [start, end) of a file, read in the database (a batch chunk's lines, not the whole file)."""
+    cur = await conn.execute("SELECT substring(content FROM %s FOR %s) FROM llmops_files "
+                             "WHERE tenant = %s AND id = %s", (start + 1, end - start, tenant, file_id))
+    row = await cur.fetchone()
+    return bytes(row[0]) if row else None
+
+
 async def insert_store(conn: AsyncConnection, store: StoreRow) -> None:
     await conn.execute(
         f"INSERT INTO llmops_vector_stores ({_STORE_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",

@@ -132,6 +132,15 @@ class VectorStoreService:
             raise NotFound(f"No such File object: {file_id}", param="file_id")
         return found
 
+    async def file_slice(self, tenant: str, file_id: str, start: int, end: int) -> bytes:
+        """Bytes [start, end) of an uploaded file; ``NotFound`` for another tenant's or an unknown id."""
+        with self._guarded():
+            async with (await self.pool()).connection() as conn:
+                found = await repo.file_slice(conn, tenant, file_id, start, end)
+        if found is None:
+            raise NotFound(f"No such File object: {file_id}", param="file_id")
+        return found
+
     async def list_files(self, tenant: str, limit: int) -> list[tuple[Any, ...]]:
         with self._guarded():
             async with (await self.pool()).connection() as conn:

@@ -1,0 +1,1 @@
+"""Durable jobs: procrastinate on the gateway's own PostgreSQL (``engine.py``)."""
