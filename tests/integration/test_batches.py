@@ -330,10 +330,13 @@ def test_two_replicas_share_a_batch_and_a_sigkilled_one_loses_nothing(
 
 
 def test_lines_not_run_within_the_window_expire_into_the_error_file(
-        start_gateway: GatewayFactory, start_sim: SimFactory, dsn: str, rules: Path,
+        start_gateway: GatewayFactory, start_sim: SimFactory, postgres_dsn: str, rules: Path,
         stopped_after: list[ServerProcess]) -> None:
+    """Its own database: on the module's, the module's gateway (a replica with an instant backend) would take
+    chunks of this batch too, and finish it within the window."""
     sim = start_sim("--name", "batches-late", "--ttft-ms", "50")
-    gateway = start_gateway(gateway_config(sim.url, dsn, rules, completion_window_s=2, concurrency=4,
+    alone = new_database(postgres_dsn, "batches_late")
+    gateway = start_gateway(gateway_config(sim.url, alone, rules, completion_window_s=2, concurrency=4,
                                            chunk_lines=50))
     stopped_after.append(gateway)
     c = client(gateway)

@@ -8,11 +8,19 @@ import httpx
 import openai
 import pytest
 
+from tests.conftest import SimFactory
 from tests.support.configs import sim_config
 from tests.support.processes import ServerProcess
 
 pytestmark = pytest.mark.integration
 MESSAGES: list[Any] = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Say hi"}]
+
+
+@pytest.fixture(scope="module")
+def sim(start_sim: SimFactory) -> ServerProcess:
+    """This module's own: the shared simulator's request log (the last 200) fills with other gateways' health
+    probes, and the tests count the chat requests in it."""
+    return start_sim("--name", "cache")
 
 
 @pytest.fixture(scope="module")
