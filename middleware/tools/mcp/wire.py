@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+from collections.abc import Coroutine
 from typing import Any
 
 import aiohttp
@@ -59,7 +60,7 @@ class WireSession:
         self._headers = {"accept": ACCEPT, "content-type": "application/json", **headers}
         self._ids = itertools.count(1)
         self._opened: asyncio.Task[None] | None = None
-        self._drains: set[asyncio.Task[None]] = set()
+        self._pending: set[asyncio.Task[None]] = set()
 
     async def request(self, method: str, params: dict[str, Any] | None) -> dict[str, Any]:
         """The ``result`` of ``method``; a JSON-RPC error is raised as the SDK's ``MCPError``."""
@@ -147,9 +148,7 @@ class WireSession:
             finally:
                 reply.release()
 
-        task = asyncio.get_running_loop().create_task(drain())
-        self._drains.add(task)
-        task.add_done_callback(self._drains.discard)
+        self._behind(drain())
 
     def _refuse(self, request_id: Any) -> None:
         error = {"jsonrpc": "2.0", "id": request_id,
@@ -159,9 +158,13 @@ class WireSession:
             with contextlib.suppress(Exception):
                 await self._post(error, notification=True)
 
-        task = asyncio.get_running_loop().create_task(send())
-        self._drains.add(task)
-        task.add_done_callback(self._drains.discard)
+        self._behind(send())
+
+    def _behind(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` after the caller's answer, held (and awaited by ``close``) until it ends."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
 
     async def close(self) -> None:
         """Ends the session on the server (DELETE, as the spec asks) and waits for pending reads."""
@@ -171,9 +174,9 @@ class WireSession:
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(2):
                     (await self._http.delete(self._url, headers=self._headers)).release()
-        for task in list(self._drains):
+        for task in list(self._pending):
             task.cancel()
-        await asyncio.gather(*self._drains, return_exceptions=True)
+        await asyncio.gather(*self._pending, return_exceptions=True)
 
 
 def _result(doc: dict[str, Any] | None, request_id: int) -> dict[str, Any]:
